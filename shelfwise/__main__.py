@@ -1,0 +1,3 @@
+from shelfwise.cli import main
+
+raise SystemExit(main())

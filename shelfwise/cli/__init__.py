@@ -1,0 +1,71 @@
+"""The ``shelfwise`` command line. Each command group lives in its own module and registers itself."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from shelfwise.errors import ShelfwiseError
+
+app = typer.Typer(
+    name="shelfwise",
+    help="shelfwise: a recommendation agent for online shops.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """shelfwise: a recommendation agent for online shops."""
+
+
+@app.command()
+def version() -> None:
+    """Print shelfwise's version."""
+    from shelfwise import __version__
+
+    typer.echo(__version__)
+
+
+def _register_commands() -> None:
+    # Imported here so that `import shelfwise.cli` stays cheap and free of side effects.
+    from shelfwise.cli import (
+        batch_cmds,
+        catalog_cmds,
+        chat_cmds,
+        evaluate_cmds,
+        serve_cmds,
+        train_cmds,
+    )
+
+    for module in (catalog_cmds, train_cmds, evaluate_cmds, chat_cmds, serve_cmds, batch_cmds):
+        module.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; turns ShelfwiseError into a one-line message, exit 2."""
+    _register_commands()
+    try:
+        app(args=argv if argv is not None else sys.argv[1:], standalone_mode=False)
+    except ShelfwiseError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        return 2
+    except SystemExit as exc:  # --help and click's own usage errors
+        return int(exc.code or 0)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""Typed configuration: one pydantic model per part, unknown keys rejected.
+
+Values come from defaults, then ``<workspace>/shelfwise.toml``, then CLI flags. Each part
+owns its section; add fields with a docstring under each.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shelfwise.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EncoderConfig(_Section):
+    """How products and shoppers are embedded."""
+
+    text_model: str = "default"
+    """Sentence-transformers model: path or hub id; ``default`` = bundled all-MiniLM-L6-v2."""
+    image_model: str = "aligned"
+    """``aligned`` = small CNN trained on the catalog into the text space; or a CLIP path/hub id."""
+    image_weight: float = Field(0.3, ge=0.0, le=1.0)
+    """Weight of the image vector in the fused product vector (text gets 1 - weight)."""
+    batch_size: int = Field(64, ge=1)
+    """Items per encoder batch."""
+    align_epochs: int = Field(30, ge=1)
+    """Epochs for training the aligned image encoder."""
+
+
+class IndexConfig(_Section):
+    """The FAISS product index."""
+
+    spec: str = "auto"
+    """``auto`` (exact below 50k items, HNSW above) or any FAISS factory string."""
+
+
+class Config(_Section):
+    """All of shelfwise's configuration."""
+
+    encoders: EncoderConfig = EncoderConfig()
+    """Encoders and fusion."""
+    index: IndexConfig = IndexConfig()
+    """Vector index."""
+    extra: dict[str, dict[str, Any]] = {}
+    """Sections owned by later parts (policy, llm, serve, batch) until they get typed models."""
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
+    """Read ``path`` (TOML) if it exists, apply dotted ``overrides`` like ``encoders.image_weight``.
+
+    Raises:
+        ConfigError: unreadable TOML, unknown key or invalid value; the message names the key.
+    """
+    data: dict[str, Any] = {}
+    if path is not None and Path(path).exists():
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    for dotted, value in overrides.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration{f' in {path}' if path else ''}: {problems}") from exc

@@ -1,0 +1,267 @@
+"""Non-learning baselines and linear contextual bandits over interaction features.
+
+- ``random``: uniform slates without replacement (exact propensities ``1 / (n - j)``).
+- ``greedy``: Plackett-Luce over ``cos(state, cand) / temperature``; myopic, learns nothing.
+- ``linucb``: shared ridge regression of per-item reward on :func:`interaction_features`;
+  Plackett-Luce over ``(theta·x + alpha sqrt(x' A^-1 x)) / temperature``.
+- ``lints``: same regression; linear Thompson sampling. Each ``select`` draws ``n_posterior``
+  parameter vectors from ``N(theta, v^2 A^-1)``, picks one of them uniformly and samples
+  Plackett-Luce under it. Its propensities are those of that equal mixture, exact given the
+  drawn parameters (the draws are independent of rewards, so IPS stays unbiased).
+
+Both bandits update online from every shown item's reward; with ``cascade=True`` unclicked
+items below the last click are not counted as misses (the user is assumed not to have
+examined them), a simple position-bias correction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from agent.policy.base import (
+    Feedback,
+    PolicyConfig,
+    Slate,
+    SlatePolicy,
+    _non_negative,
+    _positive,
+    _positive_int,
+    cosine,
+    feature_dim,
+    interaction_features,
+    plackett_luce_marginals,
+)
+from encoders.errors import ConfigError
+
+__all__ = ["GreedyPolicy", "LinTSPolicy", "LinUCBPolicy", "RandomPolicy"]
+
+
+@dataclass
+class RandomConfig(PolicyConfig):
+    """The random policy has no hyperparameters."""
+
+
+class RandomPolicy(SlatePolicy):
+    """Uniformly random slates (the seeded test double and the logging baseline)."""
+
+    name = "random"
+    config_cls = RandomConfig
+
+    def _needs_features(self) -> bool:
+        return False
+
+    def score(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """Zeros ``(n,)``: no preference."""
+        _, c = self._prepare(state, candidates)
+        return np.zeros(c.shape[0])
+
+    def _logits(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        return np.zeros(candidates.shape[0])
+
+    def action_probs(self, state: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
+        """Exact: ``1 / n`` everywhere, ``(k, n)``."""
+        _, c = self._prepare(state, candidates, k)
+        n = c.shape[0]
+        return np.full((k, n), 1.0 / n)
+
+
+@dataclass
+class GreedyConfig(PolicyConfig):
+    """Hyperparameters of :class:`GreedyPolicy`."""
+
+    temperature: float = 0.05
+    """Softmax temperature on the cosine (in [-1, 1]); small = nearly deterministic top-k."""
+
+    def validate(self) -> None:  # noqa: D102
+        _positive(self, "temperature")
+
+
+class GreedyPolicy(SlatePolicy):
+    """Myopic: top-k by ``cos(state, cand)``, softened so that propensities stay > 0."""
+
+    name = "greedy"
+    config_cls = GreedyConfig
+
+    def _needs_features(self) -> bool:
+        return False
+
+    def score(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """``cos(state, cand)``, ``(n,)``."""
+        s, c = self._prepare(state, candidates)
+        return cosine(s, c)
+
+    def _logits(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        return cosine(state, candidates) / self.config.temperature  # type: ignore[attr-defined]
+
+
+@dataclass
+class LinearBanditConfig(PolicyConfig):
+    """Hyperparameters shared by :class:`LinUCBPolicy` and :class:`LinTSPolicy`."""
+
+    ridge: float = 1.0
+    """Ridge penalty ``lambda`` (``A = lambda I + sum x x'``)."""
+    temperature: float = 0.05
+    """Plackett-Luce temperature on the exploration scores (reward units)."""
+    cascade: bool = False
+    """Ignore unclicked items below the last click (cascade examination model)."""
+
+    def validate(self) -> None:  # noqa: D102
+        _positive(self, "ridge", "temperature")
+        if not isinstance(self.cascade, bool):
+            raise ConfigError(f"cascade must be a bool, got {self.cascade!r}")
+
+
+@dataclass
+class LinUCBConfig(LinearBanditConfig):
+    """Hyperparameters of :class:`LinUCBPolicy`."""
+
+    alpha: float = 0.5
+    """Width of the confidence bonus ``alpha sqrt(x' A^-1 x)``."""
+
+    def validate(self) -> None:  # noqa: D102
+        super().validate()
+        _non_negative(self, "alpha")
+
+
+@dataclass
+class LinTSConfig(LinearBanditConfig):
+    """Hyperparameters of :class:`LinTSPolicy`."""
+
+    v: float = 0.5
+    """Posterior scale: ``theta ~ N(theta_hat, v^2 A^-1)``."""
+    n_posterior: int = 16
+    """Parameter draws per ``select`` (the mixture whose propensities are logged)."""
+
+    def validate(self) -> None:  # noqa: D102
+        super().validate()
+        _non_negative(self, "v")
+        _positive_int(self, "n_posterior")
+
+
+class _LinearBandit(SlatePolicy):
+    """Shared ridge regression ``reward ~ theta · x(state, cand)``."""
+
+    _REFRESH_EVERY = 50  # exact re-inversion of A every so many updates (Woodbury drift)
+
+    def _init_params(self) -> None:
+        assert self.state_dim is not None and self.cand_dim is not None  # set by _ensure_dims
+        p = feature_dim(self.state_dim, self.cand_dim)
+        lam = self.config.ridge  # type: ignore[attr-defined]
+        self.A = lam * np.eye(p)
+        self.A_inv = np.eye(p) / lam
+        self.b = np.zeros(p)
+        self.theta = np.zeros(p)
+        self._chol: np.ndarray | None = None
+
+    def _get_params(self) -> dict[str, np.ndarray]:
+        return {"A": self.A, "b": self.b}
+
+    def _set_params(self, params: dict[str, np.ndarray]) -> None:
+        self.A = np.asarray(params["A"], dtype=np.float64)
+        self.b = np.asarray(params["b"], dtype=np.float64)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self.A_inv = np.linalg.inv(self.A)
+        self.A_inv = (self.A_inv + self.A_inv.T) / 2
+        self.theta = self.A_inv @ self.b
+        self._chol = None
+
+    def score(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """Predicted reward ``theta · x``, ``(n,)``."""
+        s, c = self._prepare(state, candidates)
+        return interaction_features(s, c) @ self.theta
+
+    def _update(self, batch: list[Feedback]) -> None:
+        xs, ys = [], []
+        for fb in batch:
+            ids = np.asarray(fb.slate.item_ids, dtype=np.int64).reshape(-1)
+            rewards = np.asarray(fb.rewards, dtype=np.float64).reshape(-1)
+            clicks = np.asarray(fb.clicks, dtype=bool).reshape(-1)
+            keep = np.ones(len(ids), dtype=bool)
+            if self.config.cascade and clicks.any():  # type: ignore[attr-defined]
+                keep[np.flatnonzero(clicks).max() + 1:] = False
+            x = interaction_features(np.asarray(fb.state, dtype=np.float64),
+                                     np.asarray(fb.candidates, dtype=np.float64)[ids[keep]])
+            xs.append(x)
+            ys.append(rewards[keep])
+        x = np.concatenate(xs)
+        y = np.concatenate(ys)
+        self.A += x.T @ x
+        self.b += x.T @ y
+        m, p = x.shape
+        if m < p // 2 and (self.n_updates + 1) % self._REFRESH_EVERY:
+            # Woodbury: (A + X'X)^-1 = A^-1 - A^-1 X' (I + X A^-1 X')^-1 X A^-1
+            ax = self.A_inv @ x.T  # (p, m)
+            inner = np.eye(m) + x @ ax
+            self.A_inv = self.A_inv - ax @ np.linalg.solve(inner, ax.T)
+            self.A_inv = (self.A_inv + self.A_inv.T) / 2
+            self.theta = self.A_inv @ self.b
+            self._chol = None
+        else:
+            self._refresh()
+
+
+class LinUCBPolicy(_LinearBandit):
+    """LinUCB with a shared ridge model and Plackett-Luce sampling over the UCB scores."""
+
+    name = "linucb"
+    config_cls = LinUCBConfig
+
+    def ucb(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """Upper confidence bounds ``theta·x + alpha sqrt(x' A^-1 x)``, ``(n,)``."""
+        s, c = self._prepare(state, candidates)
+        x = interaction_features(s, c)
+        width = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", x, self.A_inv, x), 0.0))
+        return x @ self.theta + self.config.alpha * width  # type: ignore[attr-defined]
+
+    def _logits(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        return self.ucb(state, candidates) / self.config.temperature  # type: ignore[attr-defined]
+
+
+class LinTSPolicy(_LinearBandit):
+    """Linear Thompson sampling; Plackett-Luce under one of ``n_posterior`` parameter draws."""
+
+    name = "lints"
+    config_cls = LinTSConfig
+
+    def _draws(self, rng: np.random.Generator, m: int) -> np.ndarray:
+        """``(m, p)`` draws from ``N(theta, v^2 A^-1)``."""
+        if self._chol is None:
+            p = self.A_inv.shape[0]
+            self._chol = np.linalg.cholesky(self.A_inv + 1e-12 * np.eye(p))
+        z = rng.standard_normal((m, self.theta.shape[0]))
+        return self.theta[None, :] + self.config.v * z @ self._chol.T  # type: ignore[attr-defined]
+
+    def _sampled_logits(self, state: np.ndarray, candidates: np.ndarray,
+                        rng: np.random.Generator, m: int) -> np.ndarray:
+        x = interaction_features(state, candidates)
+        return (self._draws(rng, m) @ x.T) / self.config.temperature  # type: ignore[attr-defined]
+
+    def select(self, state: np.ndarray, candidates: np.ndarray, k: int,
+               rng: np.random.Generator) -> Slate:
+        """Thompson-sample a slate; see the module docstring for its propensities."""
+        if not isinstance(rng, np.random.Generator):
+            raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        s, c = self._prepare(state, candidates, k)
+        self._rng_for_logits = rng
+        try:
+            return super().select(s, c, k, rng)
+        finally:
+            self._rng_for_logits = None
+
+    def _logits(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        rng = getattr(self, "_rng_for_logits", None)
+        if rng is None:
+            raise RuntimeError("LinTSPolicy._logits is only used inside select")
+        return self._sampled_logits(state, candidates, rng,
+                                    self.config.n_posterior)  # type: ignore[attr-defined]
+
+    def action_probs(self, state: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
+        """Monte Carlo marginals over 256 posterior draws (fixed seed), ``(k, n)``."""
+        s, c = self._prepare(state, candidates, k)
+        logits = self._sampled_logits(s, c, np.random.default_rng(0), 256)
+        return plackett_luce_marginals(logits, k)
+

@@ -1,0 +1,601 @@
+"""Records, the :class:`SlatePolicy` base class and the shared numerics of slate policies.
+
+Every policy here works on plain numpy features:
+
+- ``state``: the user state, float ``(d_u,)``;
+- ``candidates``: the candidate items, float ``(n, d_c)``;
+- a slate is ``k`` distinct *positions into* ``candidates`` (not product ids).
+
+Interaction features (:func:`interaction_features`), used by the learning policies:
+
+- ``d_u == d_c``: ``[state * cand, cand, cos(state, cand), 1]`` -> ``2 d + 2`` columns;
+- ``d_u != d_c``: ``[vec(state ⊗ cand), cand, 1]`` -> ``d_u d_c + d_c + 1`` columns (refused
+  above ``MAX_OUTER_FEATURES``).
+
+Stochastic policies sample slates Plackett-Luce (softmax without replacement); the propensity
+logged for the item at position ``j`` is its conditional probability at draw ``j`` given the
+items drawn before, so the slate's probability is the product of its propensities.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from encoders.errors import ConfigError, PolicyError
+
+__all__ = [
+    "MAX_OUTER_FEATURES",
+    "Feedback",
+    "PolicyConfig",
+    "Slate",
+    "SlatePolicy",
+    "check_inputs",
+    "feature_dim",
+    "interaction_features",
+    "plackett_luce_marginals",
+    "plackett_luce_propensities",
+    "sample_plackett_luce",
+]
+
+MAX_OUTER_FEATURES = 8192
+"""Largest ``d_u * d_c`` accepted for the outer-product features of unequal dimensions."""
+
+
+@dataclass
+class Slate:
+    """A slate chosen by a policy.
+
+    Attributes:
+        item_ids: int64 ``(k,)`` distinct positions into the candidate matrix, in display order.
+        scores: float64 ``(k,)`` the policy's score of each shown item.
+        propensities: float64 ``(k,)`` in ``(0, 1]``: probability that the item at position
+            ``j`` was drawn at draw ``j`` given the items at positions ``< j``.
+        policy: name of the policy that chose the slate.
+        version: version of that policy's parameters.
+        marginals: optional float64 ``(k,)``: P(this item at this position), marginal over
+            the earlier draws (filled when the policy computes it cheaply).
+
+    """
+
+    item_ids: np.ndarray
+    scores: np.ndarray
+    propensities: np.ndarray
+    policy: str
+    version: str
+    marginals: np.ndarray | None = None
+
+
+@dataclass
+class Feedback:
+    """What happened after a slate was shown; the unit of ``SlatePolicy.update``.
+
+    Attributes:
+        state: float ``(d_u,)`` the user state the slate was chosen for.
+        candidates: float ``(n, d_c)`` the candidate matrix ``slate.item_ids`` index into.
+        slate: the shown slate (possibly a sub-slate of the served one).
+        clicks: bool ``(k,)`` clicked or not, per shown item.
+        rewards: float ``(k,)`` reward per shown item (a click, a purchase value, ...).
+        next_state: float ``(d_u,)`` the user state after the interaction, or ``None``.
+        next_candidates: float ``(n', d_c)`` the next request's candidates, or ``None`` (then
+            ``candidates`` are reused).
+        done: the session ended after this slate.
+
+    """
+
+    state: np.ndarray
+    candidates: np.ndarray
+    slate: Slate
+    clicks: np.ndarray
+    rewards: np.ndarray
+    next_state: np.ndarray | None = None
+    next_candidates: np.ndarray | None = None
+    done: bool = True
+
+
+# ---------------------------------------------------------------------------- validation
+
+
+def _as_matrix(x: Any, arg: str) -> np.ndarray:
+    try:
+        a = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{arg} must be a numeric array: {exc}") from exc
+    if a.ndim != 2:
+        raise ConfigError(f"{arg} must be 2-D (n, d), got shape {a.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ConfigError(f"{arg} must be non-empty, got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ConfigError(f"{arg} contains NaN or inf")
+    return a
+
+
+def _as_vector(x: Any, arg: str) -> np.ndarray:
+    try:
+        a = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{arg} must be a numeric array: {exc}") from exc
+    if a.ndim != 1 or a.shape[0] == 0:
+        raise ConfigError(f"{arg} must be a non-empty 1-D vector (d,), got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ConfigError(f"{arg} contains NaN or inf")
+    return a
+
+
+def check_inputs(state: Any, candidates: Any, k: int | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a request and return float64 copies.
+
+    Args:
+        state: ``(d_u,)`` user state.
+        candidates: ``(n, d_c)`` candidate features.
+        k: slate size, ``1 <= k <= n``; ``None`` skips the check.
+
+    Returns:
+        ``(state (d_u,), candidates (n, d_c))`` as float64.
+
+    Raises:
+        ConfigError: wrong shapes, NaN/inf, or ``k`` out of range (the message names the
+            argument).
+
+    """
+    s = _as_vector(state, "state")
+    c = _as_matrix(candidates, "candidates")
+    if k is not None:
+        if isinstance(k, bool) or not isinstance(k, int | np.integer):
+            raise ConfigError(f"k must be an int, got {type(k).__name__}")
+        if not 1 <= int(k) <= c.shape[0]:
+            raise ConfigError(f"k must be between 1 and the number of candidates "
+                              f"({c.shape[0]}), got {k}")
+    return s, c
+
+
+# ---------------------------------------------------------------------------- features
+
+
+def feature_dim(d_u: int, d_c: int) -> int:
+    """Return the number of columns of :func:`interaction_features` for these dimensions."""
+    if d_u == d_c:
+        return 2 * d_c + 2
+    return d_u * d_c + d_c + 1
+
+
+def interaction_features(state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """User-item interaction features.
+
+    Args:
+        state: float ``(d_u,)``.
+        candidates: float ``(n, d_c)``.
+
+    Returns:
+        float64 ``(n, feature_dim(d_u, d_c))``: ``[s * c, c, cos(s, c), 1]`` when ``d_u ==
+        d_c``, else ``[vec(s ⊗ c), c, 1]``.
+
+    Raises:
+        PolicyError: ``d_u != d_c`` and ``d_u * d_c > MAX_OUTER_FEATURES``.
+
+    """
+    s = np.asarray(state, dtype=np.float64)
+    c = np.asarray(candidates, dtype=np.float64)
+    n = c.shape[0]
+    ones = np.ones((n, 1))
+    if s.shape[0] == c.shape[1]:
+        norms = np.linalg.norm(c, axis=1) * np.linalg.norm(s) + 1e-12
+        cos = (c @ s) / norms
+        return np.concatenate([c * s[None, :], c, cos[:, None], ones], axis=1)
+    if s.shape[0] * c.shape[1] > MAX_OUTER_FEATURES:
+        raise PolicyError(f"state dimension {s.shape[0]} differs from candidate dimension "
+                          f"{c.shape[1]} and their outer product ({s.shape[0] * c.shape[1]} "
+                          f"features) exceeds {MAX_OUTER_FEATURES}; project them to one size")
+    outer = (c[:, None, :] * s[None, :, None]).reshape(n, -1)
+    return np.concatenate([outer, c, ones], axis=1)
+
+
+def cosine(state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Cosine of ``state (d,)`` with each row of ``candidates (n, d)``; ``(n,)``.
+
+    Raises:
+        PolicyError: the dimensions differ.
+
+    """
+    if state.shape[0] != candidates.shape[1]:
+        raise PolicyError(f"cosine needs state and candidates of one dimension, got state "
+                          f"{state.shape[0]} and candidates {candidates.shape[1]}")
+    norms = np.linalg.norm(candidates, axis=1) * np.linalg.norm(state) + 1e-12
+    return (candidates @ state) / norms
+
+
+# ---------------------------------------------------------------------------- Plackett-Luce
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - np.max(logits)
+    e = np.exp(z)
+    return e / e.sum()
+
+
+def plackett_luce_propensities(logits: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Conditional draw probabilities of ``order`` under Plackett-Luce.
+
+    Args:
+        logits: float ``(n,)`` or ``(m, n)`` (``m`` mixture components, equally weighted).
+        order: int ``(k,)`` the drawn positions.
+
+    Returns:
+        float64 ``(k,)``: P(draw j = order[j] | draws < j); for a mixture, the ratio of the
+        mixture's prefix probabilities.
+
+    """
+    lg = np.atleast_2d(np.asarray(logits, dtype=np.float64))
+    alive = np.isfinite(lg)
+    # log-space throughout: subtracting drawn weights from a running total loses the small
+    # remainders to cancellation when the logits are far apart
+    log_prefix = np.zeros(lg.shape[0])
+    props = np.empty(len(order))
+    prev = 0.0
+    for j, a in enumerate(order):
+        rem = np.where(alive, lg, -np.inf)
+        mx_r = np.max(rem, axis=1, keepdims=True)
+        mx_r = np.where(np.isfinite(mx_r), mx_r, 0.0)
+        with np.errstate(divide="ignore"):
+            lse = mx_r[:, 0] + np.log(np.sum(np.exp(rem - mx_r), axis=1))
+        log_prefix = log_prefix + lg[:, a] - lse
+        alive[:, a] = False
+        mx = np.max(log_prefix)
+        cur = mx + np.log(np.mean(np.exp(log_prefix - mx))) if np.isfinite(mx) else -np.inf
+        props[j] = np.exp(cur - prev) if np.isfinite(cur) else 0.0
+        prev = cur
+    return np.clip(props, 0.0, 1.0)
+
+
+def sample_plackett_luce(logits: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw ``k`` distinct positions Plackett-Luce from ``logits (n,)`` (Gumbel top-k).
+
+    Returns:
+        int64 ``(k,)`` positions in draw order.
+
+    """
+    lg = np.asarray(logits, dtype=np.float64)
+    g = lg - np.log(-np.log(rng.random(lg.shape[0]) * (1 - 1e-300) + 1e-300))
+    g = np.where(np.isfinite(lg), g, -np.inf)
+    return np.argsort(-g, kind="stable")[:k].astype(np.int64)
+
+
+def plackett_luce_marginals(logits: np.ndarray, k: int, *, n_samples: int = 4000,
+                            seed: int = 0) -> np.ndarray:
+    """P(item ``a`` at position ``p``) under Plackett-Luce, ``(k, n)``.
+
+    Exact for ``k <= 2`` with a single logit vector; otherwise Monte Carlo (Gumbel top-k,
+    ``n_samples`` draws, fixed ``seed``), so each row sums to exactly 1.
+
+    Args:
+        logits: float ``(n,)``, or ``(m, n)`` for an equal mixture of ``m`` Plackett-Luce
+            components (sample ``i`` uses component ``i % m``).
+        k: slate size.
+        n_samples: Monte Carlo draws.
+        seed: Monte Carlo seed.
+
+    Returns:
+        float64 ``(k, n)``; each row sums to 1.
+
+    """
+    lg = np.atleast_2d(np.asarray(logits, dtype=np.float64))
+    m, n = lg.shape
+    if m == 1 and k <= 2:
+        p = _softmax(lg[0])
+        out = np.zeros((k, n))
+        out[0] = p
+        if k == 2:
+            q = np.where(p < 1.0, p / np.where(p < 1.0, 1.0 - p, 1.0), 0.0)
+            out[1] = p * (q.sum() - q)
+            out[1] /= max(out[1].sum(), 1e-300)
+        return out
+    rng = np.random.default_rng(seed)
+    comp = lg[np.arange(n_samples) % m]  # (S, n)
+    g = comp - np.log(-np.log(rng.random((n_samples, n)) * (1 - 1e-300) + 1e-300))
+    top = np.argpartition(-g, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n),
+                                                                          (n_samples, 1))
+    vals = np.take_along_axis(g, top, axis=1)
+    top = np.take_along_axis(top, np.argsort(-vals, axis=1), axis=1)
+    out = np.zeros((k, n))
+    for p in range(k):
+        out[p] = np.bincount(top[:, p], minlength=n) / n_samples
+    return out
+
+
+# ---------------------------------------------------------------------------- config
+
+
+@dataclass
+class PolicyConfig:
+    """Base of the per-policy hyperparameter dataclasses (checked on construction)."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first bad field."""
+
+    @classmethod
+    def from_kwargs(cls, policy: str, kwargs: dict[str, Any]) -> PolicyConfig:
+        """Build from keyword arguments; unknown names raise :class:`ConfigError`."""
+        names = [f.name for f in fields(cls)]
+        for key in kwargs:
+            if key not in names:
+                valid = ", ".join(sorted(names)) or "(none)"
+                raise ConfigError(f"unknown argument {key!r} for policy {policy!r}; "
+                                  f"valid arguments: dim, seed, {valid}")
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of the fields."""
+        return asdict(self)
+
+
+def _positive(cfg: Any, *names: str) -> None:
+    for name in names:
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v) or v <= 0:
+            raise ConfigError(f"{name} must be a positive number, got {v!r}")
+
+
+def _non_negative(cfg: Any, *names: str) -> None:
+    for name in names:
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v) or v < 0:
+            raise ConfigError(f"{name} must be a non-negative number, got {v!r}")
+
+
+def _positive_int(cfg: Any, *names: str) -> None:
+    for name in names:
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ConfigError(f"{name} must be a positive int, got {v!r}")
+
+
+# ---------------------------------------------------------------------------- base class
+
+
+class SlatePolicy(ABC):
+    """A slate policy: chooses ``k`` of ``n`` candidates and learns from :class:`Feedback`.
+
+    Subclasses set ``name`` and ``config_cls`` and implement :meth:`score` and the hooks
+    :meth:`_logits`, :meth:`_init_params`, :meth:`_get_params`, :meth:`_set_params`,
+    :meth:`_update`. The default :meth:`select` samples Plackett-Luce from
+    ``softmax(_logits)``; policies with other samplers override :meth:`select` and
+    :meth:`action_probs`.
+    """
+
+    name: ClassVar[str] = "base"
+    config_cls: ClassVar[type[PolicyConfig]] = PolicyConfig
+
+    def __init__(self, *, dim: int | None = None, seed: int = 0, **kwargs: Any) -> None:
+        """Build a fresh policy.
+
+        Args:
+            dim: user-state and candidate dimension when known (else set by the first call).
+            seed: seed of parameter initialisation (sampling uses the ``rng`` of ``select``).
+            **kwargs: hyperparameters, the fields of ``config_cls``.
+
+        Raises:
+            ConfigError: unknown or invalid argument (named in the message).
+
+        """
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+            raise ConfigError(f"dim must be a positive int or None, got {dim!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+            raise ConfigError(f"seed must be an int, got {seed!r}")
+        self.seed = int(seed)
+        self.config = self.config_cls.from_kwargs(self.name, kwargs)
+        self.state_dim: int | None = None
+        self.cand_dim: int | None = None
+        self.n_updates = 0
+        self._version: str | None = None
+        if dim is not None:
+            self._ensure_dims(dim, dim)
+
+    # -- dimensions
+
+    def _ensure_dims(self, d_u: int, d_c: int) -> None:
+        if self.state_dim is None or self.cand_dim is None:
+            if d_u != d_c and d_u * d_c > MAX_OUTER_FEATURES and self._needs_features():
+                raise PolicyError(f"{self.name}: state dimension {d_u} differs from candidate "
+                                  f"dimension {d_c} and the outer product is too large")
+            self.state_dim, self.cand_dim = int(d_u), int(d_c)
+            self._init_params()
+            return
+        if d_u != self.state_dim:
+            raise PolicyError(f"{self.name}: state has dimension {d_u}, the policy was built "
+                              f"for {self.state_dim}")
+        if d_c != self.cand_dim:
+            raise PolicyError(f"{self.name}: candidates have dimension {d_c}, the policy was "
+                              f"built for {self.cand_dim}")
+
+    def _needs_features(self) -> bool:
+        return True
+
+    def _prepare(self, state: Any, candidates: Any, k: int | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        s, c = check_inputs(state, candidates, k)
+        self._ensure_dims(s.shape[0], c.shape[1])
+        return s, c
+
+    # -- version
+
+    @property
+    def version(self) -> str:
+        """``"<name>-<hash>"`` of the hyperparameters and parameters; changes on update."""
+        if self._version is None:
+            h = hashlib.blake2b(digest_size=6)
+            h.update(json.dumps(self.config.to_dict(), sort_keys=True).encode())
+            h.update(f"{self.seed}:{self.state_dim}:{self.cand_dim}:{self.n_updates}".encode())
+            if self.state_dim is not None:
+                for key, arr in sorted(self._get_params().items()):
+                    h.update(key.encode())
+                    h.update(np.ascontiguousarray(arr).tobytes())
+            self._version = f"{self.name}-{h.hexdigest()}"
+        return self._version
+
+    def _touch(self) -> None:
+        self._version = None
+
+    # -- acting
+
+    @abstractmethod
+    def score(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """Score each candidate: the policy's preference (higher = better).
+
+        Args:
+            state: ``(d_u,)``.
+            candidates: ``(n, d_c)``.
+
+        Returns:
+            float64 ``(n,)``.
+
+        """
+
+    def _logits(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """Plackett-Luce logits ``(n,)`` or an equal mixture ``(m, n)`` (validated inputs)."""
+        raise NotImplementedError
+
+    def select(self, state: np.ndarray, candidates: np.ndarray, k: int,
+               rng: np.random.Generator) -> Slate:
+        """Choose a slate.
+
+        Args:
+            state: ``(d_u,)`` user state.
+            candidates: ``(n, d_c)`` candidate features.
+            k: slate size, ``1 <= k <= n``.
+            rng: the source of all randomness of this call.
+
+        Returns:
+            a :class:`Slate` of ``k`` distinct positions with their propensities.
+
+        Raises:
+            ConfigError: bad shapes, NaN, ``k`` out of range.
+            PolicyError: dimensions differ from the ones the policy was built for.
+
+        """
+        if not isinstance(rng, np.random.Generator):
+            raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        s, c = self._prepare(state, candidates, k)
+        logits = np.atleast_2d(self._logits(s, c))
+        comp = int(rng.integers(logits.shape[0])) if logits.shape[0] > 1 else 0
+        order = sample_plackett_luce(logits[comp], k, rng)
+        props = plackett_luce_propensities(logits, order)
+        props = np.clip(props, np.finfo(np.float64).tiny, 1.0)
+        return Slate(item_ids=order, scores=self.score(s, c)[order], propensities=props,
+                     policy=self.name, version=self.version)
+
+    def action_probs(self, state: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
+        """Position-wise marginals P(candidate ``a`` at position ``p``) of :meth:`select`.
+
+        Exact where closed-form (uniform, Plackett-Luce with ``k <= 2``), else Monte Carlo
+        with a fixed seed (deterministic).
+
+        Returns:
+            float64 ``(k, n)``; each row sums to 1.
+
+        """
+        s, c = self._prepare(state, candidates, k)
+        return plackett_luce_marginals(self._logits(s, c), k)
+
+    def action_dist(self, state: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
+        """:meth:`action_probs` transposed, ``(n, k)`` (the layout ``shelfwise.evaluate`` reads)."""
+        return self.action_probs(state, candidates, k).T.copy()
+
+    # -- learning
+
+    def update(self, batch: Sequence[Feedback]) -> None:
+        """Learn from a batch of feedback (empty batches are ignored).
+
+        Raises:
+            ConfigError: a record is malformed (the message names its index and field).
+            PolicyError: dimensions differ from the policy's.
+
+        """
+        batch = list(batch)
+        if not batch:
+            return
+        for i, fb in enumerate(batch):
+            _check_feedback(fb, i)
+            s, c = check_inputs(fb.state, fb.candidates)
+            self._ensure_dims(s.shape[0], c.shape[1])
+        self._update(batch)
+        self.n_updates += 1
+        self._touch()
+
+    def _update(self, batch: list[Feedback]) -> None:  # noqa: B027 - optional hook
+        """Learn from validated feedback; default: nothing to learn."""
+
+    # -- parameters and checkpoints
+
+    def _init_params(self) -> None:  # noqa: B027 - optional hook
+        """Create parameters once ``state_dim`` and ``cand_dim`` are known."""
+
+    def _get_params(self) -> dict[str, np.ndarray]:
+        """Return the learnable state as numpy arrays (what :meth:`save` writes)."""
+        return {}
+
+    def _set_params(self, params: dict[str, np.ndarray]) -> None:  # noqa: B027
+        """Restore what :meth:`_get_params` returned."""
+
+    def save(self, path: str | Path) -> Path:
+        """Write a checkpoint: a folder (``meta.json`` + ``params.npz``), or one ``.npz`` file.
+
+        Returns:
+            the path written.
+
+        """
+        from agent.policy.checkpoint import save_policy
+
+        return save_policy(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> SlatePolicy:
+        """Read a checkpoint written by :meth:`save`.
+
+        Raises:
+            PolicyError: missing, corrupt or incompatible checkpoint, or a checkpoint of
+                another policy class (the message names the path).
+
+        """
+        from agent.policy.checkpoint import load_policy
+
+        policy = load_policy(path)
+        if cls is not SlatePolicy and not isinstance(policy, cls):
+            raise PolicyError(f"{path}: checkpoint holds policy {policy.name!r}, not "
+                              f"{cls.name!r}")
+        return policy
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(dims=({self.state_dim}, {self.cand_dim}), "
+                f"config={self.config!r}, updates={self.n_updates})")
+
+
+def _check_feedback(fb: Any, i: int) -> None:
+    if not isinstance(fb, Feedback):
+        raise ConfigError(f"batch[{i}] must be a Feedback, got {type(fb).__name__}")
+    k = len(np.asarray(fb.slate.item_ids).reshape(-1))
+    n = np.asarray(fb.candidates).shape[0] if np.asarray(fb.candidates).ndim == 2 else 0
+    ids = np.asarray(fb.slate.item_ids).reshape(-1)
+    if k and (ids.min() < 0 or ids.max() >= n):
+        raise ConfigError(f"batch[{i}].slate.item_ids must be positions in [0, {n}), got "
+                          f"{ids.tolist()}")
+    for field_name in ("clicks", "rewards"):
+        v = np.asarray(getattr(fb, field_name)).reshape(-1)
+        if v.shape[0] != k:
+            raise ConfigError(f"batch[{i}].{field_name} has {v.shape[0]} entries, the slate "
+                              f"has {k}")
+    if not np.all(np.isfinite(np.asarray(fb.rewards, dtype=np.float64))):
+        raise ConfigError(f"batch[{i}].rewards contains NaN or inf")
+    props = np.asarray(fb.slate.propensities, dtype=np.float64).reshape(-1)
+    if props.shape[0] != k or not np.all((props > 0) & (props <= 1 + 1e-9)):
+        raise ConfigError(f"batch[{i}].slate.propensities must be {k} values in (0, 1]")

@@ -30,7 +30,7 @@ class EncoderConfig(_Section):
     """Weight of the image vector in the fused product vector (text gets 1 - weight)."""
     batch_size: int = Field(64, ge=1)
     """Items per encoder batch."""
-    align_epochs: int = Field(30, ge=1)
+    align_epochs: int = Field(15, ge=1)
     """Epochs for training the aligned image encoder."""
 
 
@@ -76,4 +76,5 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
-        raise ConfigError(f"invalid configuration{f' in {path}' if path else ''}: {problems}") from exc
+        where = f" in {path}" if path else ""
+        raise ConfigError(f"invalid configuration{where}: {problems}") from exc

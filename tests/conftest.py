@@ -1,10 +1,56 @@
-"""Shared pytest setup: offline by default. Part-specific fixtures live in each tests/<part>/conftest.py."""
+"""Shared pytest setup: offline by default, and the demo workspace built once per session."""
 
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
+
+import pytest
 
 # Tests never reach a model hub: everything they load is bundled in a package or built locally.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+DEMO_PRODUCTS = 2000
+
+
+@pytest.fixture(scope="session")
+def demo_workspace(tmp_path_factory):
+    """The full demo store (2,000 products, images, aligned image encoder, index), built once.
+
+    Read-only for tests: a test that writes (events, policies, catalog) takes ``demo_copy``.
+    """
+    from shelfwise.demo_store import generate_demo_store
+    from shelfwise.pipeline import build_workspace_index
+    from shelfwise.workspace import Workspace
+
+    ws = Workspace.resolve(tmp_path_factory.mktemp("demo") / "ws")
+    generate_demo_store(ws, DEMO_PRODUCTS, seed=0)
+    build_workspace_index(ws, progress=False)
+    return ws
+
+
+@pytest.fixture()
+def demo_copy(demo_workspace, tmp_path):
+    """A private, writable copy of the demo workspace (catalog, images, index, models, cache)."""
+    from shelfwise.workspace import Workspace
+
+    target = tmp_path / "ws"
+    shutil.copytree(demo_workspace.root, target)
+    return Workspace.resolve(target)
+
+
+@pytest.fixture(scope="session")
+def demo_engine(demo_workspace):
+    """An ``Engine`` over the shared demo workspace (read-only use)."""
+    from shelfwise.engine import Engine
+
+    engine = Engine.open(demo_workspace)
+    yield engine
+    engine.close()
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]

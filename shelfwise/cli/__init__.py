@@ -1,4 +1,4 @@
-"""The ``shelfwise`` command line. Each command group lives in its own module and registers itself."""
+"""The ``shelfwise`` command line; each command group lives in its own module."""
 
 from __future__ import annotations
 

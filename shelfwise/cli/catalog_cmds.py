@@ -1,9 +1,284 @@
-"""CLI commands: catalog_cmds (not built yet)."""
+"""CLI, the retrieval half: demo, ingest, index build, search, similar, encoders."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from shelfwise.cli._common import JsonOpt, WorkspaceOpt, print_hits, print_json, workspace
+from shelfwise.errors import ConfigError
+
+index_app = typer.Typer(help="Build the product index.", no_args_is_help=True)
+encoders_app = typer.Typer(help="Train and inspect encoders.", no_args_is_help=True)
+
+DEMO_SEARCHES = (
+    ("text", "red leather handbag", {}),
+    ("filtered", "waterproof jacket", {"max_price": 150.0}),
+)
+
+
+def _filters(
+    category: list[str] | None, min_price: float | None, max_price: float | None, in_stock: bool
+):
+    from index import SearchFilter
+
+    for name, value in (("--min-price", min_price), ("--max-price", max_price)):
+        if value is not None and value < 0:
+            raise ConfigError(f"{name} must be >= 0, got {value:g}")
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise ConfigError(f"--min-price ({min_price:g}) is above --max-price ({max_price:g})")
+    cats = frozenset(c.strip().lower() for c in category) if category else None
+    return SearchFilter(
+        categories=cats, min_price=min_price, max_price=max_price, in_stock_only=in_stock
+    )
+
+
+def _report_build(report, as_json: bool) -> None:
+    if as_json:
+        return
+    msg = (
+        f"indexed {report.n_products} products (d={report.dim}, {report.index_spec}) in "
+        f"{report.seconds:.1f}s; encoded {report.texts_encoded} texts and "
+        f"{report.images_encoded} images (the rest came from the cache)"
+    )
+    if report.aligner_trained:
+        msg += (
+            f"; image aligner trained, held-out image→text recall@10 = "
+            f"{report.aligner_recall_at_10:.3f}"
+        )
+    typer.echo(msg)
+
+
+def demo(
+    ws: WorkspaceOpt = None,
+    products: Annotated[int, typer.Option(min=10, help="How many demo products.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of the demo store.")] = 0,
+    force: Annotated[bool, typer.Option(help="Regenerate the store even if one exists.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create the demo store (once), build its index (cached) and show a few searches."""
+    from shelfwise.catalog import CatalogStore
+    from shelfwise.demo_store import generate_demo_store
+    from shelfwise.engine import Engine
+    from shelfwise.pipeline import build_workspace_index
+
+    space = workspace(ws).ensure()
+    store = CatalogStore(space.catalog_db)
+    existing = len(store)
+    store.close()
+    latent = space.demo_dir / "latent.parquet"
+    if force or existing == 0 or not latent.is_file():
+        if existing and not latent.is_file() and not force:
+            raise ConfigError(
+                f"{space.root} already holds a catalog that is not the demo store; "
+                "use another --workspace or --force"
+            )
+        if not as_json:
+            typer.echo(f"writing the demo store ({products} products) to {space.root}")
+        generate_demo_store(space, products, seed, progress=not as_json)
+    report = build_workspace_index(space, progress=not as_json)
+    _report_build(report, as_json)
+    engine = Engine.open(space)
+    try:
+        results = {}
+        for label, text, flt in DEMO_SEARCHES:
+            hits = engine.search(
+                text=text, filters=_filters(None, None, flt.get("max_price"), False), k=5
+            )
+            title = f"{label}: {text!r}" + (f" under {flt['max_price']:g}" if flt else "")
+            results[title] = hits
+        first = engine.catalog.all()[0]
+        results[f"image: the picture of {first.id} ({first.title})"] = engine.search(
+            image=first.image, k=5
+        )
+        if as_json:
+            print_json(
+                {
+                    "build": report.to_dict(),
+                    "searches": {t: [h.to_dict() for h in hs] for t, hs in results.items()},
+                }
+            )
+        else:
+            for title, hits in results.items():
+                print_hits(hits, title)
+    finally:
+        engine.close()
+
+
+def ingest(
+    path: Annotated[Path, typer.Argument(help="Catalog file: .csv, .jsonl or .parquet.")],
+    ws: WorkspaceOpt = None,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option("--skip-invalid", help="Write bad rows to a side file instead of failing."),
+    ] = False,
+    rejects: Annotated[
+        Path | None, typer.Option(help="Side file for rejected rows [default: PATH.rejects.jsonl].")
+    ] = None,
+    build_index: Annotated[
+        bool, typer.Option("--build-index/--no-build-index", help="Rebuild the index afterwards.")
+    ] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Load products from a file into the workspace catalog (and rebuild the index)."""
+    from shelfwise.catalog import CatalogStore, load_catalog
+    from shelfwise.pipeline import build_workspace_index
+
+    space = workspace(ws).ensure()
+    result = load_catalog(path, skip_invalid=skip_invalid, rejects_path=rejects)
+    store = CatalogStore(space.catalog_db)
+    try:
+        written = store.upsert(result.products)
+    finally:
+        store.close()
+    out = {
+        "loaded": written,
+        "rejected": len(result.rejects),
+        "rejects_file": str(result.rejects_path) if result.rejects_path else None,
+    }
+    if not as_json:
+        typer.echo(f"loaded {written} products from {path} into {space.catalog_db}")
+        if result.rejects:
+            typer.echo(
+                f"rejected {len(result.rejects)} rows; reasons in {result.rejects_path}", err=True
+            )
+    if build_index and written:
+        report = build_workspace_index(space, progress=not as_json)
+        out["index"] = report.to_dict()
+        _report_build(report, as_json)
+    if as_json:
+        print_json(out)
+
+
+def index_build(
+    ws: WorkspaceOpt = None,
+    spec: Annotated[
+        str | None,
+        typer.Option(help="FAISS factory string or 'auto' (exact below 50k items, HNSW above)."),
+    ] = None,
+    image_weight: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Weight of the image vector in product vectors."),
+    ] = None,
+    image_model: Annotated[
+        str | None, typer.Option(help="'aligned' (default) or a CLIP checkpoint path / hub id.")
+    ] = None,
+    text_model: Annotated[
+        str | None,
+        typer.Option(
+            help="'default' (bundled all-MiniLM-L6-v2) or a sentence-transformers path / id."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Encode the catalog (cached by content) and build and save the product index."""
+    from shelfwise.config import load_config
+    from shelfwise.pipeline import build_workspace_index
+
+    space = workspace(ws).ensure()
+    overrides = {
+        k: v
+        for k, v in {
+            "index.spec": spec,
+            "encoders.image_weight": image_weight,
+            "encoders.image_model": image_model,
+            "encoders.text_model": text_model,
+        }.items()
+        if v is not None
+    }
+    config = load_config(space.config_file, **overrides)
+    report = build_workspace_index(space, config, progress=not as_json)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        _report_build(report, as_json)
+
+
+def search(
+    text: Annotated[str | None, typer.Argument(help="What the shopper is looking for.")] = None,
+    image: Annotated[Path | None, typer.Option(help="Query image file.")] = None,
+    category: Annotated[
+        list[str] | None, typer.Option(help="Only this category (repeatable).")
+    ] = None,
+    min_price: Annotated[float | None, typer.Option(help="Lowest price.")] = None,
+    max_price: Annotated[float | None, typer.Option(help="Highest price.")] = None,
+    in_stock: Annotated[bool, typer.Option("--in-stock", help="Only products in stock.")] = False,
+    k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many results.")] = 10,
+    ws: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search products by text, image or both, with filters."""
+    from shelfwise.engine import Engine
+
+    if (text is None or not text.strip()) and image is None:
+        raise ConfigError("give a query TEXT, --image PATH, or both")
+    if image is not None and not image.is_file():
+        raise ConfigError(f"--image: file not found: {image}")
+    filters = _filters(category, min_price, max_price, in_stock)
+    engine = Engine.open(workspace(ws))
+    try:
+        hits = engine.search(
+            text=text if text and text.strip() else None, image=image, filters=filters, k=k
+        )
+    finally:
+        engine.close()
+    if as_json:
+        print_json([{"rank": r, **h.to_dict()} for r, h in enumerate(hits, start=1)])
+    else:
+        print_hits(hits, f"search: {text or ''}{' + image ' + str(image) if image else ''}")
+
+
+def similar(
+    product_id: Annotated[str, typer.Argument(help="A product id.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many results.")] = 10,
+    category: Annotated[list[str] | None, typer.Option(help="Only this category.")] = None,
+    ws: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Products most like PRODUCT_ID (itself excluded)."""
+    from shelfwise.engine import Engine
+
+    engine = Engine.open(workspace(ws))
+    try:
+        hits = engine.similar(product_id, k, _filters(category, None, None, False))
+    finally:
+        engine.close()
+    if as_json:
+        print_json([{"rank": r, **h.to_dict()} for r, h in enumerate(hits, start=1)])
+    else:
+        print_hits(hits, f"similar to {product_id}")
+
+
+def align_images(
+    ws: WorkspaceOpt = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Training epochs.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train the offline image encoder into the text space, then rebuild the index."""
+    from shelfwise.config import load_config
+    from shelfwise.pipeline import build_workspace_index
+
+    space = workspace(ws).ensure()
+    overrides = {"encoders.align_epochs": epochs} if epochs else {}
+    config = load_config(space.config_file, **overrides)
+    if config.encoders.image_model != "aligned":
+        raise ConfigError("encoders.image_model is a CLIP model; the aligned encoder is not used")
+    report = build_workspace_index(space, config, progress=not as_json, retrain_images=True)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        _report_build(report, as_json)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.command()(demo)
+    app.command()(ingest)
+    app.command()(search)
+    app.command()(similar)
+    index_app.command("build")(index_build)
+    encoders_app.command("align-images")(align_images)
+    app.add_typer(index_app, name="index")
+    app.add_typer(encoders_app, name="encoders")

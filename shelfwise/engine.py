@@ -1,0 +1,192 @@
+"""The retrieval engine: one object over a workspace's catalog, encoders and product index.
+
+Every surface (CLI, chat, HTTP, batch, notebooks) goes through :class:`Engine`: text and image
+queries, "more like this", shopper state from history, and candidate retrieval for the policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shelfwise.catalog import CatalogStore, Product
+from shelfwise.errors import ConfigError, IndexError_
+from shelfwise.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the product and its cosine score."""
+
+    product: Product
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: every product field plus ``score``."""
+        return {**self.product.to_dict(), "score": round(float(self.score), 6)}
+
+
+class Engine:
+    """Search and candidate retrieval over one workspace.
+
+    Attributes:
+        workspace: The workspace folder.
+        catalog: The product store.
+        index: The product ``VectorIndex`` (unit vectors, dimension ``dim``).
+        encoders: The ``ProductEncoders`` the index was built with.
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        catalog: CatalogStore,
+        index: Any,
+        encoders: Any,
+        *,
+        half_life: float = 5.0,
+        query_weight: float = 0.5,
+    ) -> None:
+        from encoders.fusion import UserStateBuilder
+
+        self.workspace = workspace
+        self.catalog = catalog
+        self.index = index
+        self.encoders = encoders
+        self.state_builder = UserStateBuilder(half_life=half_life, query_weight=query_weight)
+        self._product_cache: dict[str, Product] = {}
+        self._centroid: np.ndarray | None = None
+
+    @classmethod
+    def open(cls, workspace: Workspace | str | Path | None = None) -> Engine:
+        """Load the catalog, the saved index and the encoders it was built with.
+
+        Raises:
+            IndexError_: no index yet (run ``shelfwise index build``), or a corrupt one.
+        """
+        from index import VectorIndex
+        from shelfwise.pipeline import load_encoders
+
+        ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
+        if not (ws.index_dir / "meta.json").is_file():
+            raise IndexError_(
+                f"{ws.index_dir}: no product index yet; run `shelfwise index build` "
+                "(or `shelfwise demo`)"
+            )
+        index = VectorIndex.load(ws.index_dir)
+        names = index.model_names
+        encoders = load_encoders(ws, names.get("text", "default"), names.get("image", "aligned"))
+        return cls(ws, CatalogStore(ws.catalog_db), index, encoders)
+
+    @property
+    def dim(self) -> int:
+        return int(self.index.dim)
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    # ---- queries -------------------------------------------------------------------------
+    def encode_query(self, text: str) -> np.ndarray:
+        """The query vector of a shopper's words, float32 ``(d,)`` unit norm."""
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError("query text must be a non-empty string")
+        return self.encoders.encode_texts([text])[0]
+
+    def encode_image(self, image: Any) -> np.ndarray:
+        """The query vector of an image (path or PIL image), float32 ``(d,)`` unit norm."""
+        return self.encoders.encode_images([image])[0]
+
+    def query_vector(self, text: str | None = None, image: Any = None) -> np.ndarray:
+        """Text, image, or both (their normalised mean), as one ``(d,)`` vector."""
+        parts = []
+        if text is not None:
+            parts.append(self.encode_query(text))
+        if image is not None:
+            parts.append(self.encode_image(image))
+        if not parts:
+            raise ConfigError("give a query text, an image, or both")
+        v = np.mean(parts, axis=0)
+        return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+
+    def products(self, ids: Sequence[str | None]) -> list[Product]:
+        """Products for ids (cached in memory); unknown or ``None`` ids are skipped."""
+        missing = [i for i in ids if i is not None and i not in self._product_cache]
+        for p in self.catalog.by_ids(missing):
+            self._product_cache[p.id] = p
+        return [self._product_cache[i] for i in ids if i is not None and i in self._product_cache]
+
+    def search_vector(self, vector: np.ndarray, k: int = 10, filters: Any = None) -> list[Hit]:
+        """Top-k products for a ``(d,)`` query vector, best first."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ConfigError(f"k must be a positive integer, got {k!r}")
+        ids, scores = self.index.search(np.asarray(vector, dtype=np.float32)[None, :], k, filters)
+        by_id = {p.id: p for p in self.products(list(ids[0]))}
+        return [
+            Hit(by_id[i], float(s))
+            for i, s in zip(ids[0], scores[0], strict=True)
+            if i is not None and i in by_id
+        ]
+
+    def search(
+        self, text: str | None = None, image: Any = None, filters: Any = None, k: int = 10
+    ) -> list[Hit]:
+        """Products for a text and/or image query, with optional ``SearchFilter``."""
+        return self.search_vector(self.query_vector(text, image), k, filters)
+
+    def similar(self, product_id: str, k: int = 10, filters: Any = None) -> list[Hit]:
+        """Products most like ``product_id`` (itself excluded).
+
+        Raises:
+            IndexError_: unknown product id.
+        """
+        from index import SearchFilter
+
+        vector = self.index.vector(product_id)
+        base = filters or SearchFilter()
+        excluded = SearchFilter(
+            categories=base.categories,
+            min_price=base.min_price,
+            max_price=base.max_price,
+            in_stock_only=base.in_stock_only,
+            exclude_ids=base.exclude_ids | {product_id},
+        )
+        return self.search_vector(vector, k, excluded)
+
+    # ---- shoppers and candidates -----------------------------------------------------------
+    def centroid(self) -> np.ndarray:
+        """The normalised mean product vector ``(d,)``: the cold-start state."""
+        if self._centroid is None:
+            mean = self.index.vectors(self.index.ids).mean(axis=0)
+            self._centroid = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+        return self._centroid
+
+    def user_state(self, history_ids: Sequence[str], query: str | None = None) -> np.ndarray:
+        """A shopper's state ``(d,)``: recency-weighted mean of history (oldest first) + query.
+
+        Unknown history ids are ignored (products may have been removed since).
+        """
+        known = [i for i in history_ids if i in self.index]
+        history = self.index.vectors(known) if known else np.zeros((0, self.dim), np.float32)
+        q = self.encode_query(query) if query else None
+        return self.state_builder.build(history, q)
+
+    def candidates(
+        self, state: np.ndarray, n: int = 100, filters: Any = None
+    ) -> tuple[list[str], np.ndarray]:
+        """Candidates for the policy: ``n`` nearest products to ``state``.
+
+        Returns:
+            ``(ids, features)``: ``len(ids) <= n`` product ids and float32 ``(len(ids), d)``
+            product vectors. A zero state (cold start, no query) gets the first ``n`` products
+            that pass the filters, ordered by the index.
+        """
+        state = np.asarray(state, dtype=np.float32)
+        if not np.any(state):
+            state = self.centroid()
+        ids, _ = self.index.search(state[None, :], n, filters)
+        found = [i for i in ids[0] if i is not None]
+        feats = self.index.vectors(found) if found else np.zeros((0, self.dim), np.float32)
+        return found, feats

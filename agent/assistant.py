@@ -1,0 +1,292 @@
+"""The chat shopping assistant: message → intent → slate → rerank → grounded reasons.
+
+The assistant holds per-conversation state (last slate shown, last intent), merges follow-ups
+("cheaper", "not leather", "more like #3"), records reactions ("add #2 to cart") through the
+shop's tools, and never lets text change its rules: hard constraints (exclusions, price
+bounds) are applied in code after the tools return, the language model only contributes a
+bounded, blended score (:class:`agent.rerank.Reranker`), and reasons are grounding-checked
+(:class:`agent.explain.Explainer`). The shop itself sits behind :class:`ShopTools`, which the
+application layer implements (``agent`` does not import ``shelfwise``).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from langchain_core.language_models import BaseChatModel
+
+from agent.explain import Explainer
+from agent.intent import Intent, IntentVocab, Reaction, parse_intent
+from agent.products import ProductView, format_price
+from agent.rerank import Reranker
+from encoders.errors import ConfigError
+
+
+@runtime_checkable
+class ShopSlate(Protocol):
+    """What :meth:`ShopTools.recommend` returns."""
+
+    slate_id: str | None
+    products: Sequence[ProductView]
+    policy_scores: Sequence[float]
+
+
+@runtime_checkable
+class ShopTools(Protocol):
+    """The shop as the assistant sees it (implemented by the application layer)."""
+
+    def search(self, intent: Intent, k: int) -> list[tuple[ProductView, float]]:
+        """Products matching ``intent`` with a relevance score, best first."""
+        ...
+
+    def recommend(self, conversation_id: str, intent: Intent, k: int) -> ShopSlate:
+        """Return a policy-chosen slate for this conversation, logged as an impression."""
+        ...
+
+    def details(self, product_id: str) -> ProductView | None:
+        """One product, or None when unknown."""
+        ...
+
+    def compare(self, ids: Sequence[str]) -> str:
+        """Return a short factual comparison of products."""
+        ...
+
+    def record(self, slate_id: str, product_id: str, kind: str) -> None:
+        """Log a ``click`` or ``purchase`` of a product shown in a slate."""
+        ...
+
+
+@dataclass(frozen=True)
+class RecordedReaction:
+    """A reaction the assistant logged."""
+
+    kind: str
+    """``click`` or ``purchase``."""
+    pick: int
+    """1-based position the shopper named."""
+    product_id: str
+    """The product at that position."""
+    slate_id: str
+    """The slate it was shown in."""
+
+
+@dataclass(frozen=True)
+class AssistantReply:
+    """One answer of the assistant."""
+
+    text: str
+    """What the shopper reads."""
+    products: list[ProductView]
+    """Products shown, in served order (empty when the message only reacted)."""
+    reasons: list[str]
+    """One grounded reason per product."""
+    slate_id: str | None
+    """Slate of the products shown (None when none)."""
+    intent: Intent
+    """The merged intent this answer used."""
+    reactions_recorded: list[RecordedReaction] = field(default_factory=list)
+    """Reactions logged through ``ShopTools.record``."""
+    rerank_fallback: bool | None = None
+    """None: no reranker; else whether it fell back to the policy order."""
+
+
+@dataclass
+class _Conversation:
+    intent: Intent | None = None
+    slate_id: str | None = None
+    shown: list[ProductView] = field(default_factory=list)
+
+
+def violates(intent: Intent, product: ProductView) -> str | None:
+    """Return the hard constraint of ``intent`` that ``product`` breaks, or None.
+
+    Checks price bounds and excluded colours / materials against the product's attributes
+    and title (category wishes are left to retrieval; they are preferences, not filters).
+
+    Args:
+        intent: the shopper's constraints.
+        product: a candidate.
+
+    Returns:
+        A short description of the violated constraint, or None.
+
+    """
+    price = float(product.price)
+    if intent.max_price is not None and price > intent.max_price + 1e-9:
+        return f"price {price} > {intent.max_price}"
+    if intent.min_price is not None and price < intent.min_price - 1e-9:
+        return f"price {price} < {intent.min_price}"
+    attrs = {k.lower(): str(v).lower() for k, v in dict(product.attributes or {}).items()}
+    words = set(re.findall(r"[a-z]+", " ".join([product.title.lower(), *attrs.values()])))
+    for c in intent.exclude_colours:
+        if c in words:
+            return f"colour {c} excluded"
+    for m in intent.exclude_materials:
+        if m in words:
+            return f"material {m} excluded"
+    return None
+
+
+class ShoppingAssistant:
+    """A chat assistant over :class:`ShopTools`.
+
+    Args:
+        tools: the shop.
+        reranker: optional LLM reranker (None: the policy's order is served).
+        explainer: writes reasons (default: template reasons, no model).
+        vocab: words the intent parser knows.
+        intent_model: optional chat model for JSON intent extraction.
+        k: products per answer.
+        max_conversations: conversations kept in memory (least recently used dropped).
+
+    """
+
+    def __init__(self, tools: ShopTools, reranker: Reranker | None = None,
+                 explainer: Explainer | None = None, vocab: IntentVocab | None = None, *,
+                 intent_model: BaseChatModel | None = None, k: int = 5,
+                 max_conversations: int = 1000) -> None:
+        if k < 1:
+            raise ConfigError(f"k must be >= 1, got {k}")
+        self.tools = tools
+        self.reranker = reranker
+        self.explainer = explainer or Explainer(None)
+        self.vocab = vocab or IntentVocab()
+        self.intent_model = intent_model
+        self.k = k
+        self.max_conversations = max_conversations
+        self._convs: OrderedDict[str, _Conversation] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _conv(self, conversation_id: str) -> _Conversation:
+        with self._lock:
+            conv = self._convs.pop(conversation_id, None) or _Conversation()
+            self._convs[conversation_id] = conv
+            while len(self._convs) > self.max_conversations:
+                self._convs.popitem(last=False)
+            return conv
+
+    def reset(self, conversation_id: str) -> None:
+        """Forget a conversation's state."""
+        with self._lock:
+            self._convs.pop(conversation_id, None)
+
+    def respond(self, conversation_id: str, message: str) -> AssistantReply:
+        """Answer one shopper message.
+
+        Args:
+            conversation_id: identifies the conversation (state is kept per id).
+            message: the shopper's text (untrusted).
+
+        Returns:
+            The :class:`AssistantReply`.
+
+        Raises:
+            ConfigError: empty ``conversation_id``.
+
+        """
+        if not conversation_id:
+            raise ConfigError("conversation_id must be a non-empty string")
+        conv = self._conv(conversation_id)
+        intent = parse_intent(message, vocab=self.vocab, chat_model=self.intent_model,
+                              previous=conv.intent)
+        recorded = self._record(conv, intent.reactions)
+        intent = self._follow_up(conv, intent)
+        if recorded and not _asks_for_products(message, intent, conv.intent):
+            text = "; ".join(f"{'Added to cart' if r.kind == 'purchase' else 'Noted'}: "
+                             f"#{r.pick}" for r in recorded) + "."
+            conv.intent = intent
+            return AssistantReply(text, [], [], conv.slate_id, intent, recorded)
+
+        slate = self.tools.recommend(conversation_id, intent, self.k)
+        pairs = [(ProductView.from_any(p), float(s)) for p, s in
+                 zip(slate.products, slate.policy_scores, strict=True)]
+        pairs = [(p, s) for p, s in pairs if violates(intent, p) is None]
+        products = [p for p, _ in pairs]
+        fallback: bool | None = None
+        if self.reranker is not None and products:
+            res = self.reranker.rerank(intent.query or message, _summary(conv), products,
+                                       np.array([s for _, s in pairs]), min(self.k, len(products)))
+            products = [products[i] for i in res.order]
+            fallback = res.fallback
+        else:
+            products = products[: self.k]
+        reasons = [e.text for e in self.explainer.explain_many(intent.query or message, products,
+                                                               _summary(conv))]
+        conv.intent, conv.slate_id, conv.shown = intent, slate.slate_id, products
+        return AssistantReply(_render(intent, products, reasons), products, reasons,
+                              slate.slate_id, intent, recorded, fallback)
+
+    def _record(self, conv: _Conversation, reactions: Sequence[Reaction]) -> list[RecordedReaction]:
+        out = []
+        for r in reactions:
+            idx = len(conv.shown) - 1 if r.pick == -1 else r.pick - 1
+            if conv.slate_id is None or not 0 <= idx < len(conv.shown):
+                continue  # nothing shown at that position: ignore rather than guess
+            pid = conv.shown[idx].id
+            self.tools.record(conv.slate_id, pid, r.kind)
+            out.append(RecordedReaction(r.kind, r.pick, pid, conv.slate_id))
+        return out
+
+    def _follow_up(self, conv: _Conversation, intent: Intent) -> Intent:
+        """Resolve references to the last slate ("cheaper", "more like #3")."""
+        if intent.cheaper and conv.shown:
+            # "cheaper": strictly below the median price of what was shown
+            median = statistics.median(float(p.price) for p in conv.shown)
+            cap = np.nextafter(median, -np.inf)
+            new_max = cap if intent.max_price is None else min(intent.max_price, cap)
+            intent = replace(intent, max_price=float(new_max))
+        if intent.more_like is not None and conv.shown:
+            idx = len(conv.shown) - 1 if intent.more_like == -1 else intent.more_like - 1
+            if 0 <= idx < len(conv.shown):
+                ref = conv.shown[idx]
+                intent = replace(intent, similar_to=ref.id,
+                                 query=intent.query or ref.title)
+        return intent
+
+
+def _asks_for_products(message: str, intent: Intent, previous: Intent | None) -> bool:
+    if intent.cheaper or intent.more_like is not None:
+        return True
+    prev = previous or Intent()
+    if replace(intent, reactions=(), query="") != replace(prev, reactions=(), query="",
+                                                         cheaper=False, more_like=None,
+                                                         similar_to=None):
+        return True
+    words = set(re.findall(r"[a-z]+", message.lower())) - _FILLER
+    return bool(words - set(re.findall(r"[a-z]+", prev.query.lower())))
+
+
+_FILLER = frozenset("i i'll ill we the a an one it that this to my cart basket me please and also "
+                    "add buy take like love open view order purchase want would thanks thank you "
+                    "first second third fourth fifth sixth seventh eighth ninth tenth last "
+                    "number item option details of on for great nice ok okay".split())
+
+
+def _summary(conv: _Conversation) -> str:
+    if not conv.shown:
+        return ""
+    return "recently shown: " + "; ".join(p.title for p in conv.shown[:5])
+
+
+def _render(intent: Intent, products: Sequence[ProductView], reasons: Sequence[str]) -> str:
+    if not products:
+        return "I found nothing that matches; try fewer constraints."
+    bits = []
+    if intent.categories:
+        bits.append("/".join(sorted(intent.categories)))
+    if intent.max_price is not None:
+        bits.append(f"up to {intent.max_price:.2f}")
+    if intent.exclude_materials or intent.exclude_colours:
+        bits.append("not " + ", ".join(sorted(intent.exclude_materials | intent.exclude_colours)))
+    head = "Here is what I found" + (f" ({'; '.join(bits)})" if bits else "") + ":"
+    lines = [f"{i}. {p.title} — {format_price(float(p.price), p.currency)} — {r}"
+             for i, (p, r) in enumerate(zip(products, reasons, strict=True), start=1)]
+    return "\n".join([head, *lines])
+

@@ -1,0 +1,388 @@
+"""Turn a shopper's chat message into constraints (an :class:`Intent`) and reactions.
+
+The rule-based parser always runs (regular expressions over the message, a vocabulary with
+synonyms and plurals). A chat model, when given, is asked for JSON (``prompts/intent.txt``),
+validated strictly with pydantic and restricted to the vocabulary; invalid output keeps the
+rule-based result and is counted in :data:`INTENT_STATS`. A ``previous`` intent is merged:
+follow-ups such as "cheaper" or "not leather" refine the last request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agent.explain import DEFAULT_COLOURS, DEFAULT_MATERIALS
+from agent.prompts import load_prompt, render_prompt, sanitize_data
+
+logger = logging.getLogger(__name__)
+
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6,
+             "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10, "last": -1}
+_NUM = r"\$?\s?(\d+(?:[.,]\d+)?)\s?(?:\$|usd|eur|€|£|dollars?|euros?)?"
+_PICK = r"(?:#\s?(\d+)|(?:number|no\.?|item|option)\s?(\d+)|(?:the\s+)?(" + "|".join(
+    _ORDINALS) + r")(?:\s+one)?|\b(\d+)\b)"
+_PURCHASE_RE = r"\b(?:buy|purchase|order|take|add)\s+(?:me\s+)?" + _PICK
+_CLICK_RE = r"\b(?:like|love|open|view|details\s+(?:of|on|for))\s+" + _PICK
+_SEARCH_WORDS = frozenset({"more", "similar", "something", "anything", "others", "things",
+                           "stuff", "items", "ones"})
+_DEFAULT_CATEGORIES = {
+    "bags": ("bag", "handbag", "handbags", "purse", "purses", "tote", "totes", "backpack",
+             "backpacks"),
+    "shoes": ("shoe", "sneaker", "sneakers", "trainers", "boots", "boot", "heels"),
+    "jackets": ("jacket", "coat", "coats", "parka", "parkas", "raincoat", "raincoats"),
+    "dresses": ("dress", "gown"),
+    "shirts": ("shirt", "tee", "t-shirt", "t-shirts", "blouse", "blouses", "top", "tops"),
+    "trousers": ("trouser", "pants", "jeans", "chinos"),
+    "hats": ("hat", "cap", "caps", "beanie", "beanies"),
+    "scarves": ("scarf",),
+    "watches": ("watch",),
+}
+
+
+@dataclass(frozen=True)
+class IntentVocab:
+    """The words the intent parser recognises.
+
+    ``categories`` maps each canonical category (as the catalog names it) to its synonyms;
+    plurals are handled by the parser (``jacket``/``jackets``).
+    """
+
+    categories: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: dict(_DEFAULT_CATEGORIES))
+    """Canonical category → synonyms (``"bags": ("handbag", "purse")``)."""
+    colours: frozenset[str] = frozenset(DEFAULT_COLOURS)
+    """Colour words."""
+    materials: frozenset[str] = frozenset(DEFAULT_MATERIALS)
+    """Material words."""
+
+    @classmethod
+    def from_lists(cls, categories: Iterable[str], colours: Iterable[str],
+                   materials: Iterable[str],
+                   synonyms: Mapping[str, Iterable[str]] | None = None) -> IntentVocab:
+        """Build from the catalog's own lists (e.g. the demo store's constants).
+
+        Args:
+            categories: canonical category names.
+            colours: colour words.
+            materials: material words.
+            synonyms: extra words per canonical category; default synonyms of known
+                categories are kept.
+
+        Returns:
+            The vocabulary.
+
+        """
+        cats: dict[str, tuple[str, ...]] = {}
+        for c in categories:
+            key = c.lower()
+            extra = tuple(s.lower() for s in (synonyms or {}).get(c, ()))
+            cats[key] = tuple(dict.fromkeys(_DEFAULT_CATEGORIES.get(key, ()) + extra))
+        return cls(cats, frozenset(x.lower() for x in colours),
+                   frozenset(x.lower() for x in materials))
+
+    def lookup(self) -> dict[str, str]:
+        """Every recognised word (singular and plural forms) → canonical category."""
+        out: dict[str, str] = {}
+        for canon, syns in self.categories.items():
+            for w in (canon, *syns):
+                w = w.lower()
+                for form in {w, w + "s", w + "es", w[:-1] if w.endswith("s") else w,
+                             w[:-2] if w.endswith("es") else w}:
+                    if len(form) > 2:
+                        out.setdefault(form, canon)
+        return out
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """A shopper's reaction to a shown product, by its 1-based position in the last slate."""
+
+    kind: Literal["click", "purchase"]
+    """``click`` (like, open, show) or ``purchase`` (buy, add to cart)."""
+    pick: int
+    """1-based position in the last slate shown; ``-1`` for "the last one"."""
+
+
+@dataclass(frozen=True)
+class Intent:
+    """Constraints and preferences expressed in chat (all optional)."""
+
+    categories: frozenset[str] = frozenset()
+    """Canonical categories wanted."""
+    colours: frozenset[str] = frozenset()
+    """Colours wanted."""
+    materials: frozenset[str] = frozenset()
+    """Materials wanted."""
+    exclude_colours: frozenset[str] = frozenset()
+    """Colours refused ("no red")."""
+    exclude_materials: frozenset[str] = frozenset()
+    """Materials refused ("not leather")."""
+    max_price: float | None = None
+    """Upper price bound (inclusive)."""
+    min_price: float | None = None
+    """Lower price bound (inclusive)."""
+    cheaper: bool = False
+    """The shopper asked for cheaper options than those shown."""
+    more_like: int | None = None
+    """1-based position of a shown product to find similar ones ("more like #3")."""
+    query: str = ""
+    """Free-text search query (the message minus the parsed constraints)."""
+    reactions: tuple[Reaction, ...] = ()
+    """Reactions in the same message ("I like the second one")."""
+    similar_to: str | None = None
+    """Product id that ``more_like`` refers to (resolved by the assistant from its last slate)."""
+
+    def merge(self, previous: Intent | None) -> Intent:
+        """Apply this follow-up on top of ``previous`` (which may be None).
+
+        New categories / colours / materials replace the old ones when given; exclusions
+        accumulate (and a newly wanted value is no longer excluded); price bounds are kept
+        unless restated; ``cheaper``, ``more_like`` and ``reactions`` are per message.
+        """
+        if previous is None:
+            return self
+        ex_c = (previous.exclude_colours - self.colours) | self.exclude_colours
+        ex_m = (previous.exclude_materials - self.materials) | self.exclude_materials
+        return Intent(
+            categories=self.categories or previous.categories,
+            colours=(self.colours or previous.colours) - ex_c,
+            materials=(self.materials or previous.materials) - ex_m,
+            exclude_colours=ex_c, exclude_materials=ex_m,
+            max_price=self.max_price if self.max_price is not None else previous.max_price,
+            min_price=self.min_price if self.min_price is not None else previous.min_price,
+            cheaper=self.cheaper, more_like=self.more_like,
+            query=self.query or previous.query, reactions=self.reactions,
+            similar_to=self.similar_to)
+
+
+@dataclass
+class IntentStats:
+    """Counters of the model-assisted parser."""
+
+    llm_used: int = 0
+    """Model answers that validated and were used."""
+    llm_invalid: Counter[str] = field(default_factory=Counter)
+    """Model answers rejected, by reason (``json``, ``schema``, ``error``)."""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+
+INTENT_STATS = IntentStats()
+"""Process-wide counters of :func:`parse_intent` (model answers used / rejected)."""
+
+
+class _LLMIntent(BaseModel):
+    """Strict schema of the model's JSON answer."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    categories: list[str] = Field(default_factory=list)
+    colours: list[str] = Field(default_factory=list)
+    materials: list[str] = Field(default_factory=list)
+    exclude_colours: list[str] = Field(default_factory=list)
+    exclude_materials: list[str] = Field(default_factory=list)
+    max_price: float | int | None = None
+    min_price: float | int | None = None
+    cheaper: bool = False
+    more_like: int | None = None
+    query: str = ""
+
+
+def _num(s: str) -> float:
+    return float(s.replace(",", "."))
+
+
+def _pick_value(m: re.Match[str]) -> int | None:
+    for g in m.groups():
+        if g:
+            return _ORDINALS[g.lower()] if g.lower() in _ORDINALS else int(g)
+    return None
+
+
+def parse_reaction(message: str) -> list[Reaction]:
+    """Reactions to shown products in a message.
+
+    ``"I like the second one"`` / ``"open 3"`` / ``"show me #2"`` → click;
+    ``"add #4 to cart"`` / ``"buy 2"`` / ``"I'll take the first one"`` → purchase.
+
+    Args:
+        message: the shopper's message.
+
+    Returns:
+        Reactions in message order (possibly empty).
+
+    """
+    text = (message or "").lower()
+    out: list[Reaction] = []
+    patterns: list[tuple[Literal["click", "purchase"], str]] = [
+        ("purchase", _PURCHASE_RE), ("click", _CLICK_RE)]
+    spans: list[tuple[int, Reaction]] = []
+    for kind, pat in patterns:
+        for m in re.finditer(pat, text):
+            before = text[: m.start()].split()
+            if kind == "click" and m.group(0).startswith("like") and (
+                    not before or before[-1] in _SEARCH_WORDS):
+                continue  # "like #3" / "more like #3" ask for similar products, not a click
+            v = _pick_value(m)
+            if v is not None and v != 0:
+                spans.append((m.start(), Reaction(kind, v)))
+    for _, r in sorted(spans, key=lambda t: t[0]):
+        if r not in out:
+            out.append(r)
+    return out
+
+
+def _rule_intent(message: str, vocab: IntentVocab) -> Intent:
+    text = (message or "").lower()
+    rest = text
+    max_price = min_price = None
+    m = re.search(r"\bbetween\s+" + _NUM + r"\s+(?:and|to|-)\s+" + _NUM, text)
+    if m:
+        lo, hi = sorted((_num(m.group(1)), _num(m.group(2))))
+        min_price, max_price = lo, hi
+        rest = rest.replace(m.group(0), " ")
+    else:
+        m = re.search(r"\b(\d+(?:[.,]\d+)?)\s?(?:-|to)\s?(\d+(?:[.,]\d+)?)\s?(?:\$|usd|dollars?|"
+                      r"eur|euros?)", text)
+        if m:
+            min_price, max_price = sorted((_num(m.group(1)), _num(m.group(2))))
+            rest = rest.replace(m.group(0), " ")
+    for m in re.finditer(r"\b(?:under|below|less than|cheaper than|max(?:imum)?|at most|"
+                         r"up to|no more than|<)\s*" + _NUM, text):
+        max_price = _num(m.group(1))
+        rest = rest.replace(m.group(0), " ")
+    for m in re.finditer(r"\b(?:over|above|more than|at least|min(?:imum)?|from|>)\s*" + _NUM,
+                         text):
+        min_price = _num(m.group(1))
+        rest = rest.replace(m.group(0), " ")
+    cheaper = bool(re.search(r"\b(?:cheaper|less expensive|lower price|more affordable)\b",
+                             text)) and not re.search(r"cheaper than\s*\$?\d", text)
+    more_like = None
+    m = re.search(r"\b(?:more|similar|others?)\s+(?:like|to)\s+" + _PICK, text) or \
+        re.search(r"^\s*like\s+" + _PICK + r"\s*$", text)
+    if m:
+        more_like = _pick_value(m)
+        rest = rest.replace(m.group(0), " ")
+
+    words = re.findall(r"[a-z][a-z\-]*", text)
+    negated: set[int] = set()
+    for i, w in enumerate(words):
+        if w in ("not", "no", "without", "except", "non", "avoid", "nothing"):
+            negated.update(range(i + 1, min(i + 3, len(words))))
+        if w in ("but", "and") and i in negated:
+            negated.discard(i)
+    cats, cols, mats, ex_c, ex_m = set(), set(), set(), set(), set()
+    lookup = vocab.lookup()
+    for i, w in enumerate(words):
+        neg = i in negated
+        if w in vocab.colours:
+            (ex_c if neg else cols).add(w)
+        elif w in vocab.materials:
+            (ex_m if neg else mats).add(w)
+        elif w in lookup and not neg:
+            cats.add(lookup[w])
+    for w in ex_c | ex_m | cols | mats:
+        rest = re.sub(rf"\b(?:not|no|without|except|avoid)\s+{re.escape(w)}\b", " ", rest)
+    for pat in (_PURCHASE_RE, _CLICK_RE):
+        rest = re.sub(pat, " ", rest)
+    rest = re.sub(r"\bto (?:my |the )?(?:cart|basket)\b", " ", rest)
+    rest = re.sub(r"\b(?:cheaper|please|show me|i want|i'm looking for|looking for|"
+                  r"something|anything)\b", " ", rest)
+    query = re.sub(r"\s+", " ", re.sub(r"[^\w\s\-']", " ", rest)).strip()
+    return Intent(frozenset(cats), frozenset(cols), frozenset(mats), frozenset(ex_c),
+                  frozenset(ex_m), max_price, min_price, cheaper, more_like, query,
+                  tuple(parse_reaction(message)))
+
+
+def _llm_intent(message: str, vocab: IntentVocab, chat_model: BaseChatModel,
+                rule: Intent) -> Intent | None:
+    user = render_prompt("intent", message=sanitize_data(message, 500),
+                         categories=", ".join(sorted(vocab.categories)),
+                         colours=", ".join(sorted(vocab.colours)),
+                         materials=", ".join(sorted(vocab.materials)))
+    try:
+        answer = chat_model.invoke([SystemMessage(load_prompt("system").strip()),
+                                    HumanMessage(user)])
+        text = answer.content if isinstance(answer.content, str) else str(answer.content)
+    except Exception as exc:  # any backend error keeps the rule-based result
+        reason, detail = "error", repr(exc)
+    else:
+        m = re.search(r"\{.*\}", text, re.DOTALL)
+        try:
+            data = json.loads(m.group(0) if m else text)
+        except json.JSONDecodeError as exc:
+            reason, detail = "json", str(exc)
+        else:
+            try:
+                parsed = _LLMIntent.model_validate(data)
+                lookup = vocab.lookup()
+                cats = {lookup.get(c.lower(), "?") for c in parsed.categories}
+                cols = {c.lower() for c in parsed.colours + parsed.exclude_colours}
+                mats = {c.lower() for c in parsed.materials + parsed.exclude_materials}
+                bad = ({"?"} & cats) | (cols - vocab.colours) | (mats - vocab.materials)
+                if bad:
+                    raise ValueError(f"words outside the vocabulary: {sorted(bad)}")
+                for p in (parsed.max_price, parsed.min_price):
+                    if p is not None and p < 0:
+                        raise ValueError("negative price")
+            except (ValidationError, ValueError) as exc:
+                reason, detail = "schema", str(exc)[:200]
+            else:
+                with INTENT_STATS._lock:
+                    INTENT_STATS.llm_used += 1
+                low = lambda xs: frozenset(x.lower() for x in xs)  # noqa: E731
+                return Intent(frozenset(cats), low(parsed.colours), low(parsed.materials),
+                              low(parsed.exclude_colours), low(parsed.exclude_materials),
+                              None if parsed.max_price is None else float(parsed.max_price),
+                              None if parsed.min_price is None else float(parsed.min_price),
+                              parsed.cheaper, parsed.more_like, parsed.query or rule.query,
+                              rule.reactions)
+    with INTENT_STATS._lock:
+        INTENT_STATS.llm_invalid[reason] += 1
+    logger.info("intent model answer rejected (%s): %s", reason, detail)
+    return None
+
+
+def parse_intent(message: str, *, vocab: IntentVocab | None = None,
+                 chat_model: BaseChatModel | None = None,
+                 previous: Intent | None = None) -> Intent:
+    """Parse a chat message into an :class:`Intent`, merged onto ``previous``.
+
+    Args:
+        message: the shopper's message (untrusted).
+        vocab: categories, colours, materials and synonyms (defaults when None).
+        chat_model: optional LangChain chat model for JSON extraction; its answer is used
+            only when it validates, and rule-based hard constraints (price bounds and
+            exclusions the rules found) are always kept.
+        previous: the conversation's last intent, or None.
+
+    Returns:
+        The merged intent.
+
+    """
+    vocab = vocab or IntentVocab()
+    intent = _rule_intent(message, vocab)
+    if chat_model is not None:
+        llm = _llm_intent(message, vocab, chat_model, intent)
+        if llm is not None:
+            intent = replace(
+                llm, categories=llm.categories | intent.categories,
+                exclude_colours=llm.exclude_colours | intent.exclude_colours,
+                exclude_materials=llm.exclude_materials | intent.exclude_materials,
+                colours=(llm.colours | intent.colours) - intent.exclude_colours,
+                materials=(llm.materials | intent.materials) - intent.exclude_materials,
+                max_price=intent.max_price if intent.max_price is not None else llm.max_price,
+                min_price=intent.min_price if intent.min_price is not None else llm.min_price,
+                cheaper=intent.cheaper or llm.cheaper,
+                more_like=intent.more_like if intent.more_like is not None else llm.more_like)
+    return intent.merge(previous)

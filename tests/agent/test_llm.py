@@ -1,0 +1,44 @@
+"""The real local model (SmolLM2-135M-Instruct through llama-cpp-python) and the llm module."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from langchain_core.messages import HumanMessage
+
+from agent.llm import LlamaCppChatModel, default_chat_model, default_gguf_path
+from agent.rerank import Reranker
+from encoders.errors import ConfigError, LLMError
+from tests.agent.conftest import make_products
+
+
+def test_default_path_and_bad_backend() -> None:
+    assert default_gguf_path().name.endswith(".gguf")
+    with pytest.raises(ConfigError, match="choose one of: llama-cpp, transformers"):
+        default_chat_model("gpt")
+
+
+def test_missing_model_file_is_an_llm_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    model = LlamaCppChatModel(model_path=str(tmp_path / "nope.gguf"))
+    with pytest.raises(LLMError, match="model_path"):
+        model.invoke([HumanMessage("hi")])
+
+
+@pytest.mark.llm
+def test_real_model_scores_and_generates() -> None:
+    model = default_chat_model()
+    assert isinstance(model, LlamaCppChatModel)
+    lp = model.next_token_logprobs([HumanMessage("Answer A or B.")], ["A", "B"])
+    assert set(lp) == {"A", "B"} and all(v < 0 for v in lp.values())
+    with pytest.raises(ConfigError, match="one token"):
+        model.next_token_logprobs([HumanMessage("x")], ["A long candidate"])
+    products = make_products(10)
+    rr = Reranker(model, mode="score", timeout_s=60)
+    res = rr.rerank("black leather bag", "likes bags", products,
+                    np.linspace(1, 0, 10), 10)
+    assert not res.fallback and res.mode_used == "score"
+    assert sorted(res.order) == list(range(10))
+    gen = Reranker(model, mode="generate", timeout_s=60).rerank(
+        "black leather bag", "", products[:4], np.linspace(1, 0, 4), 4)
+    assert sorted(gen.order) == list(range(4))  # valid even when the tiny model falls back
+    assert isinstance(model.invoke([HumanMessage("Say hi")]).content, str)

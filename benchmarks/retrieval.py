@@ -299,7 +299,8 @@ def write_report(
         "## Index: build, search speed, recall@10 against exact search (d = 384)",
         "",
         f"{N_QUERIES} queries; single = one query per call (through `VectorIndex.search`, "
-        "our id mapping included; faiss on 1 thread, as a server runs it); batched = all queries in one call. HNSW32 "
+        "our id mapping included; faiss on 1 thread, as a server runs it); "
+        "batched = all queries in one call. HNSW32 "
         '(efConstruction 80) is what `spec="auto"` switches to at 50k items; efSearch '
         "swept.",
         "",

@@ -63,9 +63,7 @@ def _faiss() -> Any:
     try:
         import faiss
     except ImportError as exc:  # pragma: no cover - faiss-cpu is a core dependency
-        raise IndexError_(
-            "faiss is not installed; install it with: pip install faiss-cpu"
-        ) from exc
+        raise IndexError_("faiss is not installed; install it with: pip install faiss-cpu") from exc
     return faiss
 
 
@@ -221,7 +219,8 @@ class VectorIndex:
         except RuntimeError as exc:
             raise ConfigError(
                 f"spec {spec!r} is not a FAISS factory string faiss can build for dim "
-                f"{self._dim}: {_first_line(exc)} (use 'auto', 'Flat', 'HNSW32', 'IVF1024,Flat', ...)"
+                f"{self._dim}: {_first_line(exc)} "
+                "(use 'auto', 'Flat', 'HNSW32', 'IVF1024,Flat', ...)"
             ) from exc
         if faiss.try_extract_index_ivf(base) is not None:
             index = base  # IVF stores our int64 ids natively
@@ -297,8 +296,10 @@ class VectorIndex:
         new_cap = max(needed, cap * 2)
         for name in ("_slot_pid", "_cat", "_price", "_stock", "_alive"):
             old = getattr(self, name)
-            new = np.zeros(new_cap, dtype=old.dtype) if old.dtype != object else np.empty(
-                new_cap, dtype=object
+            new = (
+                np.zeros(new_cap, dtype=old.dtype)
+                if old.dtype != object
+                else np.empty(new_cap, dtype=object)
             )
             new[: self._n_slots] = old[: self._n_slots]
             setattr(self, name, new)
@@ -368,7 +369,9 @@ class VectorIndex:
         if len(set(pids)) != len(pids):
             seen: set[str] = set()
             dups = sorted({p for p in pids if p in seen or seen.add(p)})  # type: ignore[func-returns-value]
-            raise ConfigError(f"{name} holds duplicate product ids: {', '.join(map(repr, dups[:5]))}")
+            raise ConfigError(
+                f"{name} holds duplicate product ids: {', '.join(map(repr, dups[:5]))}"
+            )
         return pids
 
     def _check_vectors(
@@ -382,7 +385,8 @@ class VectorIndex:
             arr = arr[None, :]
         if arr.ndim != 2 or arr.shape[1] != self._dim:
             raise ConfigError(
-                f"{name} must have shape (n, {self._dim}) or ({self._dim},); got {np.shape(vectors)}"
+                f"{name} must have shape (n, {self._dim}) or ({self._dim},); "
+                f"got {np.shape(vectors)}"
             )
         if n is not None and arr.shape[0] != n:
             raise ConfigError(f"{name} has {arr.shape[0]} rows but {n} ids were given")
@@ -392,7 +396,9 @@ class VectorIndex:
         norms = np.linalg.norm(arr, axis=1, keepdims=True)
         zero = norms[:, 0] == 0
         if zero.any() and not allow_zero:
-            raise ConfigError(f"{name} row {int(np.argmax(zero))} is all zeros and cannot be normalised")
+            raise ConfigError(
+                f"{name} row {int(np.argmax(zero))} is all zeros and cannot be normalised"
+            )
         norms[norms == 0] = 1.0
         return np.ascontiguousarray(arr / norms, dtype=np.float32)
 
@@ -541,9 +547,12 @@ class VectorIndex:
             ItemMeta(self._categories[c], float(p), bool(s))
             for c, p, s in zip(self._cat[live], self._price[live], self._stock[live], strict=True)
         ]
-        if spec is None and not faiss.index_factory(
-            self._dim, self._resolved, faiss.METRIC_INNER_PRODUCT
-        ).is_trained:
+        if (
+            spec is None
+            and not faiss.index_factory(
+                self._dim, self._resolved, faiss.METRIC_INNER_PRODUCT
+            ).is_trained
+        ):
             # keep the trained quantizer / codebooks: clone and empty the index
             fresh = faiss.clone_index(self._index)
             fresh.reset()
@@ -831,7 +840,9 @@ class VectorIndex:
         try:
             meta = json.loads(meta_path.read_bytes().decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise IndexError_(f"{meta_path} is not valid JSON (corrupt or truncated): {exc}") from exc
+            raise IndexError_(
+                f"{meta_path} is not valid JSON (corrupt or truncated): {exc}"
+            ) from exc
         if not isinstance(meta, dict) or meta.get("format") != "shelfwise.VectorIndex":
             raise IndexError_(f"{meta_path} is not a shelfwise vector index meta file")
         if meta.get("format_version") != FORMAT_VERSION:
@@ -846,7 +857,11 @@ class VectorIndex:
             params = meta["params"]
             model_names = dict(meta["model_names"])
             spec, resolved = str(meta["spec"]), str(meta["resolved_spec"])
-            count, ntotal, next_slot = int(meta["count"]), int(meta["ntotal"]), int(meta["next_slot"])
+            count, ntotal, next_slot = (
+                int(meta["count"]),
+                int(meta["ntotal"]),
+                int(meta["next_slot"]),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexError_(f"{meta_path} lacks or mangles field {exc}") from exc
         if expect_dim is not None and dim != expect_dim:
@@ -878,8 +893,12 @@ class VectorIndex:
             )
         ids, slots = items["ids"], items["slots"]
         if not (
-            len(ids) == len(slots) == len(items["category"]) == len(items["price"])
-            == len(items["in_stock"]) == count
+            len(ids)
+            == len(slots)
+            == len(items["category"])
+            == len(items["price"])
+            == len(items["in_stock"])
+            == count
         ):
             raise IndexError_(f"{meta_path}: item lists disagree with count {count}")
 
@@ -918,8 +937,10 @@ class VectorIndex:
             except ValueError as exc:
                 raise IndexError_(f"{folder / VECTORS_FILE} cannot be read: {exc}") from exc
             if copy.shape != (next_slot, dim) or copy.dtype != np.float32:
-                raise IndexError_(f"{folder / VECTORS_FILE} has shape {copy.shape}, expected "
-                                  f"({next_slot}, {dim}) float32")
+                raise IndexError_(
+                    f"{folder / VECTORS_FILE} has shape {copy.shape}, expected "
+                    f"({next_slot}, {dim}) float32"
+                )
             self._copy = np.zeros((len(self._slot_pid), dim), dtype=np.float32)
             self._copy[:next_slot] = copy
             self._can_reconstruct = False

@@ -119,14 +119,18 @@ def test_remove_and_upsert(built, small_data):
     assert list(built.search(x[1:8:2], k=1)[0][:, 0]) == ids[1:8:2]
 
     # upsert: move ids[1] onto ids[3]'s vector and into a new category; add a brand-new id
-    built.upsert([ids[1], "new"], np.stack([x[3], x[5]]),
-                 [ItemMeta("fresh", 1.0), ItemMeta("fresh", 2.0, False)])
+    built.upsert(
+        [ids[1], "new"],
+        np.stack([x[3], x[5]]),
+        [ItemMeta("fresh", 1.0), ItemMeta("fresh", 2.0, False)],
+    )
     assert len(built) == 1501 and built.meta(ids[1]) == ItemMeta("fresh", 1.0, True)
     np.testing.assert_allclose(built.vector(ids[1]), x[3], atol=1e-6)
     got, _ = built.search(x[5], k=5, filters=SearchFilter(categories=frozenset({"fresh"})))
     assert list(got[0]) == ["new", ids[1], None, None, None]
-    got, _ = built.search(x[5], k=5, filters=SearchFilter(categories=frozenset({"fresh"}),
-                                                          in_stock_only=True))
+    got, _ = built.search(
+        x[5], k=5, filters=SearchFilter(categories=frozenset({"fresh"}), in_stock_only=True)
+    )
     assert list(got[0][:2]) == [ids[1], None]
     np.testing.assert_allclose(built.vectors([ids[3], ids[1]]), x[[3, 3]], atol=1e-6)
 
@@ -185,7 +189,11 @@ BAD_INPUTS = [
     (lambda i: _add(i, vectors=np.ones((3, 4))), ConfigError, "vectors has 3 rows but 2 ids"),
     (lambda i: _add(i, metas=[ItemMeta("x", 1.0)]), ConfigError, "metas has 1 entries"),
     (lambda i: _add(i, metas=[{"category": "x"}] * 2), ConfigError, r"metas\[0\] must be"),
-    (lambda i: _add(i, ids=["seed"], vectors=np.eye(1, 4)), IndexError_, "already in the index.*upsert"),
+    (
+        lambda i: _add(i, ids=["seed"], vectors=np.eye(1, 4)),
+        IndexError_,
+        "already in the index.*upsert",
+    ),
     (lambda i: i.remove(["zzz"]), IndexError_, "ids: 1 unknown product id.*'zzz'"),
     (lambda i: i.vector("zzz"), IndexError_, "product_id: unknown product id 'zzz'"),
     (lambda i: i.meta("zzz"), IndexError_, "unknown product id 'zzz'"),
@@ -201,8 +209,11 @@ BAD_INPUTS = [
     (lambda i: VectorIndex(0), ConfigError, "dim must be a positive integer"),
     (lambda i: VectorIndex(4, "NotAnIndex42"), ConfigError, "spec 'NotAnIndex42' is not a FAISS"),
     (lambda i: VectorIndex(4, model_names={"text": 1}), ConfigError, "model_names must map"),
-    (lambda i: VectorIndex(4, "IVF64,Flat").add(["a"], np.ones((1, 4))), ConfigError,
-     "needs training"),
+    (
+        lambda i: VectorIndex(4, "IVF64,Flat").add(["a"], np.ones((1, 4))),
+        ConfigError,
+        "needs training",
+    ),
 ]
 
 

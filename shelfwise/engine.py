@@ -190,3 +190,42 @@ class Engine:
         found = [i for i in ids[0] if i is not None]
         feats = self.index.vectors(found) if found else np.zeros((0, self.dim), np.float32)
         return found, feats
+
+    # ---- shoppers as vectors -------------------------------------------------------------
+    def build_user_index(
+        self, histories: dict[str, Sequence[str]], *, save: bool = True
+    ) -> Any:
+        """Index shoppers by their state vectors, for lookalike search and batch jobs.
+
+        Args:
+            histories: ``user_id -> product ids`` (oldest first); users whose history holds no
+                known product are left out.
+            save: Also save it to ``<workspace>/users-index``.
+
+        Returns:
+            A ``VectorIndex`` of ``(n_users, d)`` user states keyed by user id.
+        """
+        from index import ItemMeta, VectorIndex
+
+        ids, states = [], []
+        for user_id, history in histories.items():
+            state = self.user_state(list(history))
+            if np.any(state):
+                ids.append(str(user_id))
+                states.append(state)
+        if not ids:
+            raise ConfigError("no user has a history with known products")
+        users = VectorIndex(self.dim, "auto", model_names=self.index.model_names)
+        users.add(ids, np.stack(states), [ItemMeta("user", 0.0)] * len(ids))
+        if save:
+            users.save(self.workspace.root / "users-index")
+        return users
+
+    def lookalikes(self, users: Any, user_id: str, k: int = 10) -> list[tuple[str, float]]:
+        """The ``k`` shoppers most like ``user_id`` in a user index: ``[(user_id, score)]``."""
+        from index import SearchFilter
+
+        ids, scores = users.search(
+            users.vector(user_id)[None, :], k, SearchFilter(exclude_ids=frozenset({user_id}))
+        )
+        return [(i, float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i is not None]

@@ -136,3 +136,15 @@ def test_search_json_output_carries_category_price_attributes(demo_workspace, ca
     for r in results:
         assert r["category"] == "bags" and isinstance(r["price"], float)
         assert r["attributes"]["colour"] == "red" and "material" in r["attributes"]
+
+
+def test_user_index_finds_lookalike_shoppers(demo_engine, latent, tmp_path):
+    red_bags = latent[(latent.category == "bags") & (latent.colour == "red")].index.tolist()
+    blue_shoes = latent[(latent.category == "shoes") & (latent.colour == "blue")].index.tolist()
+    histories = {f"bag-fan-{i}": red_bags[i : i + 3] for i in range(5)}
+    histories |= {f"shoe-fan-{i}": blue_shoes[i : i + 3] for i in range(5)}
+    histories["nobody"] = ["not-a-product"]
+    users = demo_engine.build_user_index(histories, save=False)
+    assert len(users) == 10 and "nobody" not in users
+    similar = demo_engine.lookalikes(users, "bag-fan-0", k=4)
+    assert [u for u, _ in similar] and all(u.startswith("bag-fan-") for u, _ in similar)

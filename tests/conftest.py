@@ -27,6 +27,10 @@ def demo_workspace(tmp_path_factory):
     from shelfwise.workspace import Workspace
 
     ws = Workspace.resolve(tmp_path_factory.mktemp("demo") / "ws")
+    prebuilt = os.environ.get("SHELFWISE_TEST_DEMO")
+    if prebuilt:  # developer shortcut: reuse a demo workspace built by this same code
+        shutil.copytree(prebuilt, ws.root)
+        return ws
     generate_demo_store(ws, DEMO_PRODUCTS, seed=0)
     build_workspace_index(ws, progress=False)
     return ws

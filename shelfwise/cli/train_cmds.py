@@ -1,9 +1,88 @@
-"""CLI commands: train_cmds (not built yet)."""
+"""CLI commands: ``shelfwise train`` (train a slate policy in the simulator or on the event log)."""
 
 from __future__ import annotations
 
+import json
+from typing import Annotated, Any
+
 import typer
+
+from shelfwise.cli._common import JsonOpt, WorkspaceOpt, print_json, workspace
+from shelfwise.errors import ConfigError
+
+
+def _options(pairs: list[str] | None) -> dict[str, Any]:
+    """``["alpha=0.3", "cascade=true"]`` -> ``{"alpha": 0.3, "cascade": True}`` (JSON values)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--option must look like NAME=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def _fmt_metric(m: dict[str, float]) -> str:
+    return f"{m['mean']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
+
+
+def train(
+    policy: Annotated[str, typer.Option(
+        "--policy", help="Policy to train: random, greedy, linucb, lints, slateq, reinforce.")],
+    source: Annotated[str, typer.Option(
+        "--from", help="Experience: 'sim' (the demo-store simulator) or 'events' (the log).")
+    ] = "sim",
+    sessions: Annotated[int, typer.Option(help="Simulated training sessions (--from sim).")
+                        ] = 2000,
+    epochs: Annotated[int, typer.Option(
+        help="Passes over each collected batch (sim) or over the event log (events).")] = 1,
+    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    out: Annotated[str | None, typer.Option(
+        help="Checkpoint name in the workspace's policies folder [default: the policy name, "
+             "which `shelfwise serve` and `shelfwise evaluate --policy NAME` load].",
+        show_default=False)] = None,
+    eval_sessions: Annotated[int, typer.Option(
+        help="Held-out simulated sessions of the final evaluation against random (0 skips; "
+             "--from sim).")] = 500,
+    checkpoint_every: Annotated[int, typer.Option(
+        help="Save the checkpoint every so many sessions (0: only at the end).")] = 500,
+    epsilon: Annotated[float, typer.Option(
+        help="Share of uniformly random slates while training in the simulator.")] = 0.0,
+    reward: Annotated[str | None, typer.Option(
+        help="Reward spec for --from events, e.g. 'click+0.01*purchase_value'.")] = None,
+    option: Annotated[list[str] | None, typer.Option(
+        "--option", "-o", help="Policy hyperparameter NAME=VALUE (repeatable).")] = None,
+    ws: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train a slate policy and save its checkpoint into the workspace's policies folder."""
+    from shelfwise.train import train as run_train
+
+    if not 0.0 <= epsilon <= 1.0:
+        raise ConfigError(f"--epsilon must be in [0, 1], got {epsilon:g}")
+    report = run_train(
+        workspace(ws), policy, source=source, sessions=sessions, epochs=epochs, seed=seed,
+        out=out, eval_sessions=eval_sessions if source == "sim" else 0, reward=reward,
+        policy_options=_options(option), checkpoint_every=checkpoint_every,
+        epsilon=epsilon, progress=not as_json)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    what = (f"{report.sessions} simulated sessions" if report.source == "sim"
+            else f"{report.records} logged slates ({report.skipped} without replay data)")
+    typer.echo(f"trained {report.policy} on {what} in {report.seconds:.1f}s; "
+               f"saved {report.checkpoint} ({report.version})")
+    if report.evaluation and report.baseline:
+        ev, base = report.evaluation, report.baseline
+        typer.echo(f"held-out evaluation ({ev['sessions']} sessions, seed {ev['seed']}): "
+                   f"mean return {_fmt_metric(ev['mean_return'])} vs random "
+                   f"{_fmt_metric(base['mean_return'])}; click rate "
+                   f"{_fmt_metric(ev['click_rate'])} vs {_fmt_metric(base['click_rate'])}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.command("train")(train)

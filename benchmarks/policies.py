@@ -1,0 +1,185 @@
+"""Policy benchmark: every slate policy in the demo-store shopper simulator, same held-out seeds.
+
+Each policy is trained in the simulator on training streams (``shelfwise.train.train_in_sim``,
+seeds derived from ``SeedSequence([seed, TRAIN_STREAM])``), then frozen and evaluated on the
+same ``--eval-sessions`` sessions (seed ``shelfwise.train.EVAL_SEED``, never used in training;
+common random numbers across policies). The oracle (true utilities, diverse top-k) is the
+ceiling. Writes ``benchmarks/reports/policies.md``. Regenerate with::
+
+    .venv/bin/python benchmarks/policies.py --workspace /tmp/ws-train      # full
+    .venv/bin/python benchmarks/policies.py --quick --out /tmp/p.md -w WS  # smoke (seconds)
+
+The workspace must hold the demo store and its index (``shelfwise demo``). Candidates come
+from the exact top dot product over the index vectors (what the flat FAISS index returns,
+vectorised for speed) plus the simulator's random candidates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+POLICIES = ("random", "greedy", "linucb", "lints", "slateq", "reinforce")
+
+# Training budget per policy (full mode). Bandits learn online after every step; slateq and
+# reinforce from collected batches. Tuned on training returns only, never on eval seeds.
+FULL_PLAN: dict[str, dict[str, Any]] = {
+    "random": {"sessions": 1},
+    "greedy": {"sessions": 1},
+    "linucb": {"sessions": 1000, "options": {"alpha": 0.3}},
+    "lints": {"sessions": 1000, "options": {"v": 0.3}},
+    "slateq": {"sessions": 2000, "epochs": 3, "epsilon": 0.1,
+               "options": {"lr": 3e-3, "temperature": 0.5, "gamma": 0.9}},
+    "reinforce": {"sessions": 2000, "epochs": 2,
+                  "options": {"lr": 3e-3, "entropy": 0.01}},
+}
+
+
+def _plan(quick: bool) -> dict[str, dict[str, Any]]:
+    if not quick:
+        return FULL_PLAN
+    return {name: {**cfg, "sessions": min(cfg["sessions"], 40)} for name, cfg in
+            FULL_PLAN.items()}
+
+
+def _cell(m: Any, digits: int = 3) -> str:
+    return f"{m.mean:.{digits}f} [{m.ci_low:.{digits}f}, {m.ci_high:.{digits}f}]"
+
+
+def run(workspace: Path, eval_sessions: int, quick: bool, seed: int) -> list[str]:
+    """Train and evaluate every policy; return the report's markdown lines."""
+    import torch
+
+    from agent.policy import make_policy
+    from shelfwise.engine import Engine
+    from shelfwise.sim import oracle_policy
+    from shelfwise.sim.workspace import sim_from_workspace
+    from shelfwise.train import EVAL_SEED, evaluate_in_sim, train_in_sim
+
+    torch.set_num_threads(1)
+    engine = Engine.open(workspace)
+    sim = sim_from_workspace(engine, use_index=False)
+    results: dict[str, Any] = {}
+    train_s: dict[str, float] = {}
+    train_sessions: dict[str, int] = {}
+    for name in POLICIES:
+        cfg = _plan(quick)[name]
+        policy = make_policy(name, dim=sim.catalog.dim, seed=seed, **cfg.get("options", {}))
+        t0 = time.perf_counter()
+        if name not in ("random", "greedy"):
+            train_in_sim(policy, sim, cfg["sessions"], seed=seed, epochs=cfg.get("epochs", 1),
+                         epsilon=cfg.get("epsilon", 0.0), batch_sessions=100)
+            train_sessions[name] = cfg["sessions"]
+        else:
+            train_sessions[name] = 0
+        train_s[name] = time.perf_counter() - t0
+        results[name] = evaluate_in_sim(policy, sim, eval_sessions, EVAL_SEED)
+        print(f"{name}: train {train_s[name]:.0f}s, return {results[name].mean_return}",
+              flush=True)
+    results["oracle"] = evaluate_in_sim(oracle_policy(sim, diverse=True), sim, eval_sessions,
+                                        EVAL_SEED)
+    train_s["oracle"] = 0.0
+    train_sessions["oracle"] = 0
+    engine.close()
+
+    rnd = results["random"]
+    lines = ["| policy | train sessions | train s | mean return | click rate (per slate) | "
+             "purchase value | session length |", "|---|---:|---:|---|---|---|---|"]
+    for name, res in results.items():
+        lines.append(f"| {name} | {train_sessions[name]} | {train_s[name]:.0f} | "
+                     f"{_cell(res.mean_return)} | {_cell(res.click_rate)} | "
+                     f"{_cell(res.purchase_value, 1)} | {_cell(res.length, 2)} |")
+
+    def gain(name: str) -> float:
+        return results[name].mean_return.mean - rnd.mean_return.mean
+
+    g_greedy, g_slateq = gain("greedy"), gain("slateq")
+    ratio = g_slateq / g_greedy if g_greedy > 0 else float("nan")
+    ctr = {n: results[n].click_rate.mean / rnd.click_rate.mean for n in ("linucb", "lints")}
+    checks = [
+        "",
+        "## Targets",
+        "",
+        f"- SlateQ gain over random: {g_slateq:+.3f}; greedy gain over random: "
+        f"{g_greedy:+.3f}; ratio {ratio:.2f} (target >= 1.5; undefined when greedy's gain "
+        f"is not positive) -> **{'met' if g_slateq > 0 and (g_greedy <= 0 or ratio >= 1.5) and g_slateq > g_greedy else 'missed'}**",  # noqa: E501
+        f"- LinUCB click rate / random: {ctr['linucb']:.2f}x (target >= 1.3x) -> "
+        f"**{'met' if ctr['linucb'] >= 1.3 else 'missed'}**",
+        f"- LinTS click rate / random: {ctr['lints']:.2f}x (target >= 1.3x) -> "
+        f"**{'met' if ctr['lints'] >= 1.3 else 'missed'}**",
+        f"- Oracle (ceiling) return / random: "
+        f"{results['oracle'].mean_return.mean / rnd.mean_return.mean:.2f}x",
+    ]
+    return lines + checks
+
+
+def main() -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workspace", "-w", type=Path,
+                        default=Path(os.environ.get("SHELFWISE_HOME", "shelfwise-data")),
+                        help="workspace with the demo store and index")
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    parser.add_argument("--eval-sessions", type=int, default=None,
+                        help="evaluation sessions per policy [5000; quick: 200]")
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--out", type=Path,
+                        default=Path(__file__).parent / "reports" / "policies.md")
+    args = parser.parse_args()
+    n_eval = args.eval_sessions or (200 if args.quick else 5000)
+    t0 = time.perf_counter()
+    table = run(args.workspace, n_eval, args.quick, args.seed)
+    cmd = "benchmarks/policies.py" + (" --quick" if args.quick else "")
+    body = [
+        "# Slate policies in the shopper simulator",
+        "",
+        f"Demo store workspace, {n_eval} held-out evaluation sessions per policy (the same "
+        "shoppers for every policy), reward = 1 per click, slate k = 5 of 50 candidates. "
+        "Means with 95% confidence intervals (normal approximation over sessions). Click "
+        "rate = clicks per slate shown; purchase value = summed price of purchases per "
+        "session; session length = slates shown.",
+        "",
+        *table,
+        "",
+        "## Diagnosis",
+        "",
+        DIAGNOSIS,
+        "",
+        "## Reproduce",
+        "",
+        f"    .venv/bin/python {cmd} --workspace <demo workspace>",
+        "",
+        f"Run time {time.perf_counter() - t0:.0f} s on {platform.machine()} "
+        f"({platform.processor() or 'cpu'}, {os.cpu_count()} logical cores, shared), "
+        f"Python {platform.python_version()}, numpy {np.__version__}, one torch thread.",
+    ]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(body) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+DIAGNOSIS = """\
+- The simulator punishes myopic relevance: slates of near-duplicate (category, colour)
+  pairs drain the session budget (`repetition_cost`) and build boredom, so `greedy` (top
+  cosine to the state) ends sessions early and can score *below* random. The oracle shows the
+  headroom (diverse top true utility).
+- The linear bandits regress the per-item click on `[s*c, c, cos, 1]` (770 features for
+  384-d vectors). Their policy is a per-item score: it cannot express slate diversity, and
+  the state (click history plus query) only partly reveals the latent tastes, so the click
+  rate lift over random stays small. The 1.3x click-rate target needs either diversity-aware
+  slate construction or features of the latent attributes, not more samples.
+- SlateQ learns item-wise long-term values, but its top-k-by-vQ slate is still chosen
+  item-wise, so the repetition cost is only seen through Q; with a few thousand training
+  sessions its gain over random is small or negative.
+- The training budget is capped so that the full run fits in about ten minutes on two
+  shared cores (LinUCB's 770x770 confidence term dominates)."""
+
+
+if __name__ == "__main__":
+    main()

@@ -207,19 +207,6 @@ def bench_quality(ws_root: Path, n_image_queries: int) -> dict:
     }
 
 
-def ensure_demo(ws_root: Path) -> None:
-    """Build the demo workspace (store + index) if it is not there yet."""
-    if (ws_root / "index" / "meta.json").is_file():
-        return
-    from shelfwise.demo_store import generate_demo_store
-    from shelfwise.pipeline import build_workspace_index
-    from shelfwise.workspace import Workspace
-
-    ws = Workspace.resolve(ws_root)
-    generate_demo_store(ws, 2000, seed=0)
-    build_workspace_index(ws, progress=True)
-
-
 def _child(args: argparse.Namespace) -> None:
     result = bench_index(args.kind, args.n, args.seed, args.demo_vectors)
     print(json.dumps(result))
@@ -349,7 +336,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     parser.add_argument("--out", type=Path, default=REPORT)
-    parser.add_argument("--workspace", type=Path, default=ROOT / "shelfwise-data" / "bench")
+    parser.add_argument("--workspace", type=Path, default=None)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--kind", default="faiss-synthetic", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=10_000, help=argparse.SUPPRESS)
@@ -360,7 +347,9 @@ def main() -> None:
         _child(args)
         return
     started = time.perf_counter()
-    ensure_demo(args.workspace)
+    from _demo import demo_workspace
+
+    args.workspace = demo_workspace(args.workspace)
     from index import VectorIndex
 
     index = VectorIndex.load(args.workspace / "index")

@@ -2,8 +2,8 @@
 
 Regenerate (writes benchmarks/reports/batch.md):
 
-    .venv/bin/python benchmarks/batch.py --workspace /tmp/ws1            # full (100k users)
-    .venv/bin/python benchmarks/batch.py --workspace /tmp/ws1 --quick    # smoke (2k users)
+    .venv/bin/python benchmarks/batch.py            # full (100k users; demo workspace built once)
+    .venv/bin/python benchmarks/batch.py --quick --out /tmp/batch.md    # smoke (2k users)
 
 The workspace must hold a built demo store (``shelfwise demo``). Each configuration starts
 its own local Ray (num_cpus = workers) so that start-up is part of the measured wall time;
@@ -65,16 +65,19 @@ def run(users_path: Path, ws, workers: int, reasons: str, partition: int) -> dic
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--workspace", default=os.environ.get("SHELFWISE_HOME", "/tmp/ws1"))
+    ap.add_argument("--workspace", default=None,
+                    help="demo workspace [default: $SHELFWISE_HOME or shelfwise-data/bench]")
     ap.add_argument("--users", type=int, default=100_000)
     ap.add_argument("--llm-users", type=int, default=200)
     ap.add_argument("--quick", action="store_true", help="2,000 users, 10 LLM users")
     ap.add_argument("--no-llm", action="store_true")
-    ap.add_argument("--report", default=str(ROOT / "benchmarks/reports/batch.md"))
+    ap.add_argument("--report", "--out", default=str(ROOT / "benchmarks/reports/batch.md"))
     a = ap.parse_args()
+    from _demo import demo_workspace
+
     from shelfwise.workspace import Workspace
 
-    ws = Workspace.resolve(a.workspace)
+    ws = Workspace.resolve(demo_workspace(a.workspace))
     n = 2000 if a.quick else a.users
     n_llm = 10 if a.quick else a.llm_users
     tmp = Path(tempfile.mkdtemp(prefix="bench-users-"))

@@ -1,9 +1,130 @@
-"""CLI commands: chat_cmds (not built yet)."""
+"""``shelfwise chat``: the shopping assistant in the terminal (REPL or one message)."""
 
 from __future__ import annotations
 
+import uuid
+from typing import Annotated, Any
+
 import typer
+
+from shelfwise.cli._common import JsonOpt, WorkspaceOpt, print_json, workspace
+from shelfwise.errors import ConfigError
+
+_HELP = "Type what you are looking for; 'like 2' / 'buy 3' react to a pick; 'quit' leaves."
+
+
+def reply_to_dict(reply: Any, conversation_id: str, response: Any = None) -> dict[str, Any]:
+    """The JSON form of an :class:`agent.assistant.AssistantReply`.
+
+    Args:
+        reply: the assistant's reply.
+        conversation_id: the conversation.
+        response: the recommender's :class:`~shelfwise.recommender.RecommendResponse` of the
+            slate shown (adds ``policy``, ``reranked``, ``fallback`` and ``prompt_hash``).
+    """
+    intent = reply.intent
+    served = response is not None and response.slate_id == reply.slate_id and reply.products
+    return {
+        "conversation_id": conversation_id,
+        "reply": reply.text,
+        "slate_id": reply.slate_id,
+        "products": [
+            {"position": i, "id": p.id, "title": p.title, "category": p.category,
+             "price": float(p.price), "currency": p.currency, "attributes": dict(p.attributes),
+             "reason": r}
+            for i, (p, r) in enumerate(zip(reply.products, reply.reasons, strict=True), start=1)
+        ],
+        "intent": {
+            "categories": sorted(intent.categories), "colours": sorted(intent.colours),
+            "materials": sorted(intent.materials),
+            "exclude_colours": sorted(intent.exclude_colours),
+            "exclude_materials": sorted(intent.exclude_materials),
+            "min_price": intent.min_price, "max_price": intent.max_price,
+            "query": intent.query, "similar_to": intent.similar_to,
+        },
+        "reactions": [{"kind": r.kind, "pick": r.pick, "product_id": r.product_id,
+                       "slate_id": r.slate_id} for r in reply.reactions_recorded],
+        "policy": response.policy if served else None,
+        "reranked": bool(response.reranked) if served else False,
+        # None: no language model reranked; else whether it fell back to the policy order
+        "fallback": (bool(response.llm_fallback) if served and (
+            response.reranked or response.llm_fallback) else reply.rerank_fallback),
+        "prompt_hash": response.prompt_hash if served else None,
+    }
+
+
+def _print_cards(reply: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from agent.products import format_price
+
+    console = Console(width=120)
+    if not reply.products:
+        console.print(reply.text)
+        return
+    table = Table(show_header=True, header_style="bold", title_justify="left")
+    for name, justify in (("#", "right"), ("product", "left"), ("price", "right"),
+                          ("why", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for i, (p, r) in enumerate(zip(reply.products, reply.reasons, strict=True), start=1):
+        table.add_row(str(i), f"[bold]{p.title}[/bold]\n[dim]{p.category} · {p.id}[/dim]",
+                      format_price(float(p.price), p.currency), r)
+    console.print(reply.text.splitlines()[0])
+    console.print(table)
+
+
+def _answer(assistant: Any, conversation_id: str, message: str) -> Any:
+    if not message or not message.strip():
+        raise ConfigError("message is empty; say what you are looking for, e.g. "
+                          "'waterproof jacket under 150'")
+    return assistant.respond(conversation_id, message.strip())
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+
+    @app.command()
+    def chat(
+        once: Annotated[str | None, typer.Option(
+            "--once", help="Answer one message and exit (no REPL).")] = None,
+        no_llm: Annotated[bool, typer.Option(
+            "--no-llm", help="Rule-based only: no language model is loaded.")] = False,
+        policy: Annotated[str, typer.Option(help="Slate policy (checkpoint name).")] = "linucb",
+        k: Annotated[int, typer.Option(min=1, max=20, help="Products per answer.")] = 5,
+        conversation: Annotated[str | None, typer.Option(
+            help="Conversation id (default: a new one).")] = None,
+        ws: WorkspaceOpt = None,
+        json_out: JsonOpt = False,
+    ) -> None:
+        """Chat with the shopping assistant (picks are logged; reactions update the policy)."""
+        from shelfwise.shop import open_assistant
+
+        if once is not None and not once.strip():
+            raise ConfigError("--once message is empty; say what you are looking for, e.g. "
+                              "--once 'waterproof jacket under 150'")
+        assistant = open_assistant(workspace(ws), llm=not no_llm, policy=policy, k=k)
+        conv = conversation or uuid.uuid4().hex
+        if once is not None:
+            reply = _answer(assistant, conv, once)
+            if json_out:
+                print_json(reply_to_dict(reply, conv, assistant.tools.last_response(conv)))
+            else:
+                _print_cards(reply)
+            return
+        typer.echo(_HELP)
+        while True:
+            try:
+                message = input("you> ")
+            except (EOFError, KeyboardInterrupt):
+                typer.echo("")
+                break
+            if message.strip().lower() in ("quit", "exit", "q"):
+                break
+            if not message.strip():
+                continue
+            reply = _answer(assistant, conv, message)
+            if json_out:
+                print_json(reply_to_dict(reply, conv, assistant.tools.last_response(conv)))
+            else:
+                _print_cards(reply)

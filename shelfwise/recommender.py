@@ -1,0 +1,615 @@
+"""The recommendation facade: retrieve → policy → (language-model rerank) → log the impression.
+
+Every surface that shows slates (the HTTP server, ``shelfwise batch``, the chat assistant) goes
+through :class:`Recommender`, so that each slate is chosen, explained and logged the same way:
+
+1. the shopper's history (clicks and purchases from the event log) and optional query text
+   become a user state (``Engine.user_state``);
+2. the index returns ``n_candidates`` products that pass the filters (``Engine.candidates``);
+3. the slate policy picks ``k`` of them, each with its propensity (``SlatePolicy.select``);
+4. if a reranker is set, the language model scores the slate for the query and writes one
+   reason per item; the served order is then *sampled* Plackett-Luce from the blend of the
+   policy's and the model's scores, so that every served position still has a computable
+   propensity (off-policy evaluation stays valid, see :func:`plackett_luce_marginals`);
+5. the impression (items, positions, propensities, policy version, state and candidate ids
+   for replay, prompt hash) is written to the event log before the slate is returned.
+
+Feedback (:meth:`Recommender.feedback`) writes a click or purchase, idempotent by event id, and
+updates the policy online. Policy calls are serialised by one lock (``select`` reads what
+``update`` writes), so concurrent requests never see a half-updated policy.
+
+This module knows nothing about HTTP; the server maps its errors to status codes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from shelfwise.errors import ConfigError, EventLogError, ShelfwiseError
+
+if TYPE_CHECKING:
+    from shelfwise.events import EventStore
+
+__all__ = [
+    "DEFAULT_LLM_WEIGHT",
+    "FeedbackKind",
+    "FeedbackResult",
+    "RecommendResponse",
+    "RecommendedItem",
+    "Recommender",
+    "UnknownProductError",
+    "UnknownSlateError",
+    "plackett_luce_marginals",
+    "template_reason",
+]
+
+DEFAULT_LLM_WEIGHT = 0.0
+"""Weight of the language model's score in the served blend (see benchmarks/reports/llm.md)."""
+
+FeedbackKind = Literal["click", "purchase"]
+"""The reactions a shopper can send back for a shown product."""
+
+
+class UnknownProductError(ShelfwiseError, KeyError):
+    """A product id is not in the catalog."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownSlateError(ShelfwiseError, KeyError):
+    """A slate id was never logged as an impression."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass(frozen=True)
+class RecommendedItem:
+    """One product of a served slate."""
+
+    product: Any
+    """The :class:`shelfwise.catalog.Product`."""
+    score: float
+    """The score the served order was sampled from (blend of policy and model when reranked)."""
+    policy_score: float
+    """The slate policy's score of this product."""
+    llm_score: float | None
+    """The language model's score, or None when no model touched the slate (or it fell back)."""
+    reason: str
+    """One short reason, grounded in the product's own facts."""
+    position: int
+    """0-based slot in the served slate."""
+    propensity: float
+    """Probability that this product was served at this position (logged for evaluation)."""
+    reason_source: str = "template"
+    """Who wrote ``reason``: ``llm`` (passed the grounding check) or ``template``."""
+
+
+@dataclass(frozen=True)
+class RecommendResponse:
+    """A served slate. ``slate_id`` is None only when no product passed the filters."""
+
+    slate_id: str | None
+    user_id: str
+    items: list[RecommendedItem]
+    policy: str
+    policy_version: str
+    query: str | None = None
+    reranked: bool = False
+    """True when a language model reordered the slate (and did not fall back)."""
+    llm_fallback: bool = False
+    """True when a reranker was configured but fell back to the policy's order."""
+    event_id: str | None = None
+    """Event id of the logged impression."""
+    prompt_hash: str | None = None
+    """Hash of the rerank prompt when a language model reordered the slate (also logged)."""
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    """What :meth:`Recommender.feedback` did."""
+
+    event_id: str
+    slate_id: str
+    product_id: str
+    kind: str
+    position: int
+    value: float
+    new: bool
+    """False when this event id was already logged (a retry); nothing changed then."""
+    policy_updated: bool
+    """True when the policy learned from this event online."""
+
+
+@dataclass
+class _SlateContext:
+    """What an online update needs from a served slate (kept in a bounded in-memory cache)."""
+
+    user_id: str
+    state: np.ndarray
+    candidates: np.ndarray
+    slate: Any
+    item_ids: tuple[str, ...]
+    updated_once: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def template_reason(product: Any, query: str | None = None) -> str:
+    """A plain reason built only from the product's own facts (never states anything else).
+
+    Args:
+        product: a :class:`shelfwise.catalog.Product`.
+        query: the shopper's words, quoted back when given.
+    """
+    attrs = getattr(product, "attributes", {}) or {}
+    facts = [str(attrs[k]) for k in ("colour", "color", "material", "style") if attrs.get(k)]
+    described = " ".join(facts + [str(getattr(product, "category", "item")).rstrip("s")])
+    price = f"{getattr(product, 'currency', 'USD')} {float(product.price):.2f}"
+    if query:
+        return f"A {described} at {price}, matching your search for \u201c{query}\u201d."
+    return f"A {described} at {price}, close to what you looked at before."
+
+
+def plackett_luce_marginals(scores: np.ndarray, *, temperature: float = 1.0,
+                            n_samples: int = 4000, rng: np.random.Generator) -> np.ndarray:
+    """Position marginals of a Plackett-Luce ranking, ``(k, k)``: ``[i, j] = P(item i at slot j)``.
+
+    Estimated with ``n_samples`` Gumbel-top-k draws (exact for k <= 1); each row sums to 1.
+    Marginals are floored at ``1 / n_samples`` so that a served position never logs 0.
+
+    Args:
+        scores: ``(k,)`` float scores (log-weights before the temperature).
+        temperature: > 0; lower makes the order more deterministic.
+        n_samples: Monte Carlo draws.
+        rng: the random generator.
+    """
+    s = np.asarray(scores, dtype=np.float64) / float(temperature)
+    k = s.shape[0]
+    if k <= 1:
+        return np.ones((k, k))
+    gumbel = rng.gumbel(size=(n_samples, k))
+    order = np.argsort(-(s[None, :] + gumbel), axis=1)  # (n, k): slot -> item
+    counts = np.zeros((k, k))
+    for slot in range(k):
+        counts[:, slot] = np.bincount(order[:, slot], minlength=k)
+    marg = np.maximum(counts / n_samples, 1.0 / n_samples)
+    return marg / marg.sum(axis=1, keepdims=True)
+
+
+def _zscore(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    sd = x.std()
+    return (x - x.mean()) / sd if sd > 1e-12 else np.zeros_like(x)
+
+
+class Recommender:
+    """Retrieve, choose, rerank, explain and log slates; learn from feedback.
+
+    Args:
+        engine: a :class:`shelfwise.engine.Engine` (``catalog``, ``user_state``, ``candidates``).
+        policy: a :class:`agent.policy.SlatePolicy`.
+        event_store: where impressions, clicks and purchases go.
+        reranker: an :class:`agent.rerank.Reranker`, or None to serve the policy's order.
+        n_candidates: products retrieved from the index per request.
+        llm_weight: weight of the model's (standardised) score in the blend, in ``[0, 1]``.
+        temperature: Plackett-Luce temperature of the served order when reranked.
+        history_size: most recent interactions per shopper used for the user state.
+        update_online: call ``policy.update`` on each new click or purchase.
+        click_reward: reward of a click for online updates.
+        purchase_reward: reward of a purchase for online updates (plus ``purchase_value_weight``
+            times its value).
+        purchase_value_weight: weight of the purchase value in the reward.
+        log_candidates: store the state vector and candidate ids in each impression (replay).
+        context_cache: served slates kept in memory for online updates.
+        encoder_version: logged with each impression.
+        index_version: logged with each impression.
+        explain: ``(product, query) -> str`` reason writer used when ``explainer`` is None.
+        explainer: an :class:`agent.explain.Explainer`; when set, reasons come from its
+            ``explain_many`` (grounding-checked; model sentences that fail the check are
+            replaced by templates and counted in ``reason_fallbacks``).
+    """
+
+    def __init__(self, engine: Any, policy: Any, event_store: EventStore, reranker: Any = None,
+                 *, n_candidates: int = 100, llm_weight: float = DEFAULT_LLM_WEIGHT,
+                 temperature: float = 0.5,
+                 history_size: int = 50, update_online: bool = True, click_reward: float = 1.0,
+                 purchase_reward: float = 1.0, purchase_value_weight: float = 0.0,
+                 log_candidates: bool = True, context_cache: int = 4096,
+                 encoder_version: str = "", index_version: str = "",
+                 explain: Callable[[Any, str | None], str] | None = None,
+                 explainer: Any = None) -> None:
+        if n_candidates < 1:
+            raise ConfigError(f"n_candidates must be >= 1, got {n_candidates}")
+        if not 0.0 <= llm_weight <= 1.0:
+            raise ConfigError(f"llm_weight must be in [0, 1], got {llm_weight}")
+        if temperature <= 0:
+            raise ConfigError(f"temperature must be > 0, got {temperature}")
+        self.engine = engine
+        self.policy = policy
+        self.events = event_store
+        self.reranker = reranker
+        self.n_candidates = int(n_candidates)
+        self.llm_weight = float(llm_weight)
+        self.temperature = float(temperature)
+        self.history_size = int(history_size)
+        self.update_online = bool(update_online)
+        self.click_reward = float(click_reward)
+        self.purchase_reward = float(purchase_reward)
+        self.purchase_value_weight = float(purchase_value_weight)
+        self.log_candidates = bool(log_candidates)
+        self.encoder_version = encoder_version or _model_names(engine)
+        self.index_version = index_version
+        self.explain = explain or template_reason
+        self.explainer = explainer
+        self._policy_lock = threading.RLock()
+        self._history_lock = threading.Lock()
+        self._history: dict[str, deque[str]] | None = None
+        self._contexts: OrderedDict[str, _SlateContext] = OrderedDict()
+        self._contexts_max = int(context_cache)
+        self._contexts_lock = threading.Lock()
+        self._seed_lock = threading.Lock()
+        self._seeds = np.random.SeedSequence()
+        self.llm_fallbacks = 0
+        """Slates where the reranker fell back to the policy's order."""
+        self.policy_updates = 0
+        """Online ``policy.update`` calls made."""
+        self.reason_fallbacks = 0
+        """Reasons the explainer's model was asked for but that were served as templates."""
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    @property
+    def catalog(self) -> Any:
+        """The engine's catalog store."""
+        return self.engine.catalog
+
+    def product(self, product_id: str) -> Any:
+        """The product with this id.
+
+        Raises:
+            UnknownProductError: no such product in the catalog.
+        """
+        try:
+            product = self.catalog.get(product_id)
+        except (KeyError, ShelfwiseError):
+            product = None
+        if product is None:
+            raise UnknownProductError(f"unknown product id {product_id!r}")
+        return product
+
+    def _next_rng(self) -> np.random.Generator:
+        with self._seed_lock:
+            child = self._seeds.spawn(1)[0]
+        return np.random.default_rng(child)
+
+    def history(self, user_id: str) -> list[str]:
+        """Product ids the shopper clicked or bought, oldest first (the last ``history_size``)."""
+        with self._history_lock:
+            if self._history is None:
+                self._history = self._load_history()
+            return list(self._history.get(user_id, ()))
+
+    def _load_history(self) -> dict[str, deque[str]]:
+        events = [*self.events.clicks(), *self.events.purchases()]
+        events.sort(key=lambda e: e.time)
+        out: dict[str, deque[str]] = {}
+        for ev in events:
+            out.setdefault(ev.user_id, deque(maxlen=self.history_size)).append(ev.product_id)
+        return out
+
+    def _remember(self, user_id: str, product_id: str) -> None:
+        with self._history_lock:
+            if self._history is None:
+                self._history = self._load_history()
+                return  # the event is already in the log that was just read
+            self._history.setdefault(user_id, deque(maxlen=self.history_size)).append(product_id)
+
+    # -- serving -----------------------------------------------------------------------------
+
+    def recommend(self, user_id: str, query: str | None = None, filters: Any = None, k: int = 10,
+                  rng: np.random.Generator | None = None, *, session_id: str | None = None,
+                  exclude_ids: Sequence[str] = (),
+                  similar_to: str | None = None) -> RecommendResponse:
+        """Choose, explain and log a slate of up to ``k`` products for ``user_id``.
+
+        Args:
+            user_id: the shopper (history comes from the event log).
+            query: what the shopper asked for, if anything.
+            filters: an :class:`index.SearchFilter` (category, price, stock, excluded ids).
+            k: slate size, >= 1.
+            rng: randomness of the policy and the served order; default a fresh child seed.
+            session_id: logged with the impression.
+            exclude_ids: products never to show (added to ``filters.exclude_ids``).
+            similar_to: a product id; the state is pulled toward its vector ("more like
+                this") and the product itself is not shown.
+
+        Returns:
+            The slate; ``slate_id`` is None and ``items`` empty when nothing passes the filters.
+
+        Raises:
+            ConfigError: ``k`` < 1 or an empty ``user_id``.
+            UnknownProductError: ``similar_to`` is not in the catalog.
+        """
+        if not isinstance(user_id, str) or not user_id:
+            raise ConfigError("user_id must be a non-empty string")
+        if k < 1:
+            raise ConfigError(f"k must be >= 1, got {k}")
+        query = query.strip() if query and query.strip() else None
+        rng = rng if rng is not None else self._next_rng()
+        if similar_to is not None:
+            self.product(similar_to)
+            exclude_ids = (*exclude_ids, similar_to)
+        if exclude_ids:
+            filters = _with_excluded(filters, exclude_ids)
+        state = np.asarray(self.engine.user_state(self.history(user_id), query), dtype=np.float32)
+        if similar_to is not None:
+            anchor = np.asarray(self.engine.index.vector(similar_to), dtype=np.float32)
+            mixed = anchor + 0.5 * state
+            state = (mixed / max(float(np.linalg.norm(mixed)), 1e-12)).astype(np.float32)
+        cand_ids, feats = self.engine.candidates(state, max(self.n_candidates, k), filters)
+        cand_ids = [c for c in cand_ids if c is not None]
+        feats = np.asarray(feats, dtype=np.float32)[: len(cand_ids)]
+        name = str(getattr(self.policy, "name", type(self.policy).__name__))
+        version = str(getattr(self.policy, "version", "0"))
+        if not cand_ids:
+            return RecommendResponse(None, user_id, [], name, version, query)
+        k_eff = min(k, len(cand_ids))
+        with self._policy_lock:
+            slate = self.policy.select(state, feats, k_eff, rng)
+            name = str(getattr(slate, "policy", name) or name)
+            version = str(getattr(slate, "version", version) or version)
+        chosen = [int(i) for i in np.asarray(slate.item_ids)]
+        pol_scores = np.asarray(slate.scores, dtype=np.float64)
+        pol_props = np.asarray(slate.propensities, dtype=np.float64)
+        products = [self.product(cand_ids[i]) for i in chosen]
+
+        order = np.arange(len(chosen))
+        served_scores = pol_scores.copy()
+        props = pol_props.copy()
+        llm_scores: np.ndarray | None = None
+        prompt_hash: str | None = None
+        reranked = fallback = False
+        summary = self._user_summary(user_id) if self.reranker is not None or \
+            self.explainer is not None else None
+        if self.reranker is not None:
+            from agent.rerank import sample_order
+
+            # the recommender owns the blend and the served order; the reranker only scores
+            result = self.reranker.rerank(query, summary, products, pol_scores, len(products))
+            fallback = bool(getattr(result, "fallback", False))
+            raw = getattr(result, "llm_scores", None)
+            if fallback or raw is None or np.asarray(raw).shape != (len(products),):
+                fallback = True
+                with self._contexts_lock:
+                    self.llm_fallbacks += 1
+            else:
+                llm_scores = np.asarray(raw, dtype=np.float64)  # indexed like ``products``
+                blend = ((1.0 - self.llm_weight) * _zscore(pol_scores)
+                         + self.llm_weight * _zscore(llm_scores))
+                served, _ = sample_order(blend, len(products), rng, self.temperature)
+                order = np.asarray(served)
+                marg = plackett_luce_marginals(blend, temperature=self.temperature, rng=rng)
+                served_scores = blend
+                # P(item at slot) = P(policy showed the item) * P(the blend put it there | set)
+                props = np.array([pol_props[i] * marg[i, slot] for slot, i in enumerate(order)])
+                props = props[np.argsort(order)]  # back to item order
+                reranked = True
+                prompt_hash = _prompt_hash(result, query)
+        reasons, sources = self._reasons(query, [products[i] for i in order], summary)
+        reasons = [reasons[int(np.flatnonzero(order == i)[0])] for i in range(len(products))]
+        sources = [sources[int(np.flatnonzero(order == i)[0])] for i in range(len(products))]
+
+        slate_id = uuid.uuid4().hex
+        event_id = uuid.uuid4().hex
+        served = [int(i) for i in order]
+        item_ids = tuple(products[i].id for i in served)
+        imp_props = tuple(float(min(max(props[i], 1e-12), 1.0)) for i in served)
+        self._log_impression(event_id, slate_id, user_id, session_id, item_ids, imp_props,
+                             tuple(float(served_scores[i]) for i in served), name, version,
+                             prompt_hash, query, state, cand_ids)
+        self._remember_context(slate_id, _SlateContext(user_id, state, feats, slate,
+                                                       tuple(p.id for p in products)))
+        items = [RecommendedItem(
+            product=products[i], score=float(served_scores[i]),
+            policy_score=float(pol_scores[i]),
+            llm_score=None if llm_scores is None else float(llm_scores[i]),
+            reason=reasons[i], position=slot, propensity=imp_props[slot],
+            reason_source=sources[i])
+            for slot, i in enumerate(served)]
+        return RecommendResponse(slate_id, user_id, items, name, version, query, reranked,
+                                 fallback, event_id, prompt_hash)
+
+    def _reasons(self, query: str | None, products: list[Any],
+                 summary: str | None) -> tuple[list[str], list[str]]:
+        """One reason per product (served order) and who wrote it (``llm`` or ``template``)."""
+        if self.explainer is None:
+            return [self.explain(p, query) for p in products], ["template"] * len(products)
+        from agent.products import ProductView
+
+        views = [ProductView.from_any(p) for p in products]
+        out = self.explainer.explain_many(query, views, summary)
+        asked = getattr(self.explainer, "chat_model", None) is not None
+        n_template = sum(e.source == "template" for e in out)
+        if asked and n_template:
+            with self._contexts_lock:
+                self.reason_fallbacks += n_template
+        return [e.text for e in out], [e.source for e in out]
+
+    def _user_summary(self, user_id: str) -> str:
+        recent = self.history(user_id)[-5:]
+        if not recent:
+            return "a new shopper with no history"
+        titles = []
+        for pid in reversed(recent):
+            try:
+                titles.append(self.product(pid).title)
+            except UnknownProductError:
+                continue
+        return "recently looked at: " + "; ".join(titles)
+
+    def _log_impression(self, event_id: str, slate_id: str, user_id: str,
+                        session_id: str | None, item_ids: tuple[str, ...],
+                        propensities: tuple[float, ...], scores: tuple[float, ...], policy: str,
+                        version: str, prompt_hash: str | None, query: str | None,
+                        state: np.ndarray, cand_ids: list[str]) -> None:
+        from shelfwise.events import Impression
+
+        replay: dict[str, Any] = {}
+        if self.log_candidates:
+            replay = {"state": state, "candidate_ids": tuple(cand_ids)}
+        self.events.log_impression(Impression(
+            event_id=event_id, slate_id=slate_id, user_id=user_id, session_id=session_id,
+            item_ids=item_ids, propensities=propensities, policy=policy, policy_version=version,
+            scores=scores, encoder_version=self.encoder_version, index_version=self.index_version,
+            prompt_hash=prompt_hash, query=query, **replay))
+
+    def _remember_context(self, slate_id: str, ctx: _SlateContext) -> None:
+        with self._contexts_lock:
+            self._contexts[slate_id] = ctx
+            while len(self._contexts) > self._contexts_max:
+                self._contexts.popitem(last=False)
+
+    # -- feedback ----------------------------------------------------------------------------
+
+    def feedback(self, event_id: str, slate_id: str, product_id: str, kind: FeedbackKind,
+                 *, value: float | None = None, quantity: int = 1,
+                 time: float | None = None) -> FeedbackResult:
+        """Log a click or purchase of a shown product and update the policy online.
+
+        Idempotent by ``event_id``: sending the same event again returns ``new=False`` and
+        changes nothing (neither the log nor the policy).
+
+        Args:
+            event_id: the client's id for this reaction (retry with the same id).
+            slate_id: the served slate.
+            product_id: a product of that slate.
+            kind: ``click`` or ``purchase``.
+            value: purchase value; default the product's price times ``quantity``.
+            quantity: items bought (purchases only), >= 1.
+            time: unix seconds; default now.
+
+        Raises:
+            ConfigError: an invalid kind, quantity, or a product that the slate did not show.
+            UnknownSlateError: ``slate_id`` was never served.
+            UnknownProductError: ``product_id`` is not in the catalog.
+            EventLogError: ``event_id`` is already taken by a different event.
+        """
+        from shelfwise.events import Click, Purchase
+
+        if kind not in ("click", "purchase"):
+            raise ConfigError(f"kind must be 'click' or 'purchase', got {kind!r}")
+        if quantity < 1:
+            raise ConfigError(f"quantity must be >= 1, got {quantity}")
+        product = self.product(product_id)
+        impression = self._impression(slate_id)
+        if product_id not in impression.item_ids:
+            raise ConfigError(f"product {product_id!r} was not shown in slate {slate_id!r}")
+        slot = impression.item_ids.index(product_id)
+        position = int(impression.positions[slot])
+        extra: dict[str, Any] = {} if time is None else {"time": float(time)}
+        if kind == "click":
+            amount = 1.0 if value is None else float(value)
+            new = self.events.log_click(Click(event_id, slate_id, impression.user_id, product_id,
+                                              position, amount, **extra))
+        else:
+            amount = float(product.price) * quantity if value is None else float(value)
+            new = self.events.log_purchase(Purchase(event_id, slate_id, impression.user_id,
+                                                    product_id, position, amount, **extra))
+        updated = False
+        if new:
+            self._remember(impression.user_id, product_id)
+            if self.update_online:
+                updated = self._update_policy(slate_id, product_id, kind, amount)
+        return FeedbackResult(event_id, slate_id, product_id, kind, position, amount, new,
+                              updated)
+
+    def _impression(self, slate_id: str) -> Any:
+        getter = getattr(self.events, "impression", None)
+        if getter is not None:
+            imp = getter(slate_id)
+        else:
+            try:
+                imp = self.events.feedback_for(slate_id).impression
+            except EventLogError:
+                imp = None
+        if imp is None:
+            raise UnknownSlateError(f"unknown slate_id {slate_id!r}")
+        return imp
+
+    def _update_policy(self, slate_id: str, product_id: str, kind: str, amount: float) -> bool:
+        with self._contexts_lock:
+            ctx = self._contexts.get(slate_id)
+        if ctx is None:
+            return False  # served before a restart or evicted: the offline trainer learns it
+        reward = self.click_reward if kind == "click" else (
+            self.purchase_reward + self.purchase_value_weight * amount)
+        j = ctx.item_ids.index(product_id)
+        with ctx.lock:
+            first = not ctx.updated_once
+            ctx.updated_once = True
+        fb = self._feedback_record(ctx, j, reward, whole_slate=first)
+        with self._policy_lock:
+            self.policy.update([fb])
+            self.policy_updates += 1
+        return True
+
+    @staticmethod
+    def _feedback_record(ctx: _SlateContext, j: int, reward: float, *, whole_slate: bool) -> Any:
+        """Build the policy feedback of one reaction.
+
+        The first reaction to a slate teaches the whole slate (others unclicked); later ones
+        only their own item, so that no shown item is counted as a miss twice.
+        """
+        from agent.policy import Feedback, Slate
+
+        slate = ctx.slate
+        k = len(ctx.item_ids)
+        if whole_slate:
+            clicks = np.zeros(k, dtype=bool)
+            rewards = np.zeros(k, dtype=np.float64)
+            clicks[j] = True
+            rewards[j] = reward
+            sub = slate
+        else:
+            clicks = np.array([True])
+            rewards = np.array([reward], dtype=np.float64)
+            sub = Slate(item_ids=np.asarray(slate.item_ids)[[j]],
+                        scores=np.asarray(slate.scores)[[j]],
+                        propensities=np.asarray(slate.propensities)[[j]],
+                        policy=slate.policy, version=slate.version)
+        return Feedback(state=ctx.state, candidates=ctx.candidates, slate=sub, clicks=clicks,
+                        rewards=rewards, next_state=None, done=True)
+
+
+def _with_excluded(filters: Any, exclude_ids: Sequence[str]) -> Any:
+    from dataclasses import replace
+
+    from index import SearchFilter
+
+    base = filters if filters is not None else SearchFilter()
+    return replace(base, exclude_ids=frozenset(base.exclude_ids) | frozenset(exclude_ids))
+
+
+def _model_names(engine: Any) -> str:
+    names = []
+    for attr in ("text_encoder", "image_encoder"):
+        enc = getattr(engine, attr, None)
+        if enc is not None and getattr(enc, "name", None):
+            names.append(str(enc.name))
+    return "+".join(names)
+
+
+def _prompt_hash(result: Any, query: str | None) -> str:
+    given = getattr(result, "prompt_hash", None)
+    if given:
+        return str(given)
+    return hashlib.sha256(f"rerank:{query}".encode()).hexdigest()[:16]

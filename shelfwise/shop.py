@@ -1,0 +1,307 @@
+"""The shop behind the chat assistant: :class:`WorkspaceShopTools` and :func:`open_assistant`.
+
+``agent.assistant.ShoppingAssistant`` talks to a shop through the ``ShopTools`` protocol;
+this module implements it over a workspace's :class:`~shelfwise.engine.Engine` and
+:class:`~shelfwise.recommender.Recommender`, so that every slate the assistant shows is chosen
+by the policy, (optionally) reordered by the language model with logged propensities, and
+logged as an impression; reactions ("like 2", "buy 3") become click and purchase events that
+update the policy online.
+
+Intent → index filters: wanted categories and price bounds become a
+:class:`index.SearchFilter`; excluded colours and materials ("not leather") are enforced as
+excluded product ids (a post-filter over the catalog's facts), so the policy never sees them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from shelfwise.errors import ConfigError
+
+if TYPE_CHECKING:
+    from agent.assistant import ShoppingAssistant
+    from agent.explain import GroundingVocab
+    from agent.intent import Intent, IntentVocab
+    from shelfwise.engine import Engine
+    from shelfwise.recommender import Recommender, RecommendResponse
+    from shelfwise.workspace import Workspace
+
+__all__ = ["CATEGORY_SYNONYMS", "WorkspaceShopTools", "WorkspaceSlate", "grounding_vocab",
+           "intent_vocab", "open_assistant"]
+
+CATEGORY_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "bags": ("bag", "handbag", "purse", "tote", "backpack", "rucksack", "clutch", "satchel"),
+    "shoes": ("shoe", "sneaker", "sneakers", "trainer", "trainers", "boot", "boots", "loafer",
+              "loafers", "oxfords", "footwear"),
+    "jackets": ("jacket", "coat", "parka", "blazer", "bomber", "raincoat", "anorak", "windbreaker"),
+    "sweaters": ("sweater", "jumper", "cardigan", "hoodie", "turtleneck", "pullover", "knitwear"),
+    "shirts": ("shirt", "t-shirt", "tee", "polo", "blouse", "top"),
+    "trousers": ("trouser", "pants", "jeans", "chinos", "joggers", "slacks"),
+    "dresses": ("dress", "gown", "sundress"),
+    "hats": ("hat", "cap", "beanie", "fedora"),
+    "watches": ("watch", "chronograph", "smartwatch", "timepiece"),
+    "scarves": ("scarf", "shawl", "snood", "bandana"),
+}
+"""Words shoppers use for each demo-store category (plurals are handled by the parser)."""
+
+
+def _catalog_categories(engine: Any) -> list[str]:
+    try:
+        return [str(c) for c in engine.catalog.categories()]
+    except Exception:  # noqa: BLE001 - an empty or exotic catalog still gets the demo words
+        return []
+
+
+def intent_vocab(engine: Any | None = None,
+                 synonyms: Mapping[str, Sequence[str]] | None = None) -> IntentVocab:
+    """Words the intent parser knows: demo-store constants plus the catalog's own categories.
+
+    Args:
+        engine: an engine whose catalog categories are added (None: demo store only).
+        synonyms: extra words per category, on top of :data:`CATEGORY_SYNONYMS`.
+    """
+    from agent.explain import DEFAULT_COLOURS, DEFAULT_MATERIALS
+    from agent.intent import IntentVocab
+    from shelfwise.demo_store import CATEGORIES, COLOURS, MATERIALS
+
+    cats = list(dict.fromkeys([*CATEGORIES, *(_catalog_categories(engine) if engine else [])]))
+    syn: dict[str, tuple[str, ...]] = {c: CATEGORY_SYNONYMS.get(c, ()) for c in cats}
+    for c, words in (synonyms or {}).items():
+        syn[c] = (*syn.get(c, ()), *words)
+        if c not in cats:
+            cats.append(c)
+    colours = dict.fromkeys([*COLOURS, *DEFAULT_COLOURS])
+    materials = dict.fromkeys([*MATERIALS, *DEFAULT_MATERIALS])
+    return IntentVocab.from_lists(cats, colours, materials, syn)
+
+
+def grounding_vocab(engine: Any | None = None) -> GroundingVocab:
+    """Words the reason checker knows (a reason may only use those its product has)."""
+    from agent.explain import (
+        DEFAULT_CATEGORIES,
+        DEFAULT_COLOURS,
+        DEFAULT_MATERIALS,
+        DEFAULT_PATTERNS,
+        GroundingVocab,
+    )
+    from shelfwise.demo_store import CATEGORIES, COLOURS, MATERIALS, PATTERNS
+
+    cats = [*CATEGORIES, *(_catalog_categories(engine) if engine else []), *DEFAULT_CATEGORIES]
+    for words in CATEGORY_SYNONYMS.values():
+        cats.extend(words)
+    return GroundingVocab.from_lists(
+        colours=list(dict.fromkeys([*COLOURS, *DEFAULT_COLOURS])),
+        materials=list(dict.fromkeys([*MATERIALS, *DEFAULT_MATERIALS])),
+        categories=list(dict.fromkeys(cats)),
+        patterns=list(dict.fromkeys([*PATTERNS, *DEFAULT_PATTERNS])))
+
+
+@dataclass(frozen=True)
+class WorkspaceSlate:
+    """A logged slate, as :class:`agent.assistant.ShopSlate` (products in served order)."""
+
+    slate_id: str | None
+    """Id of the logged impression's slate (None when nothing matched)."""
+    products: list[Any]
+    """Catalog :class:`~shelfwise.catalog.Product` objects, served order."""
+    policy_scores: list[float]
+    """Score each product was served with (the blend when the model reranked)."""
+    response: RecommendResponse | None = None
+    """The full recommender response (reasons, propensities, fallback flags)."""
+    reasons: list[str] = field(default_factory=list)
+    """The recommender's reason per product (the assistant writes its own)."""
+
+
+class WorkspaceShopTools:
+    """:class:`agent.assistant.ShopTools` over an engine and a recommender.
+
+    Args:
+        engine: the workspace's :class:`~shelfwise.engine.Engine`.
+        recommender: the :class:`~shelfwise.recommender.Recommender` that chooses and logs.
+        in_stock_only: never show out-of-stock products.
+    """
+
+    def __init__(self, engine: Engine, recommender: Recommender, *,
+                 in_stock_only: bool = True) -> None:
+        self.engine = engine
+        self.recommender = recommender
+        self.in_stock_only = in_stock_only
+        self._excluded_cache: dict[tuple[frozenset[str], frozenset[str]], frozenset[str]] = {}
+        self._lock = threading.Lock()
+        self.events_recorded = 0
+        """New click / purchase events logged through :meth:`record`."""
+        self._last: OrderedDict[str, RecommendResponse] = OrderedDict()
+
+    def last_response(self, conversation_id: str) -> RecommendResponse | None:
+        """The recommender's last response in a conversation (fallback flags, propensities)."""
+        with self._lock:
+            return self._last.get(conversation_id)
+
+    # -- intent → filters ------------------------------------------------------------------
+
+    def filters(self, intent: Intent) -> Any:
+        """The :class:`index.SearchFilter` of an intent (categories, price bounds, exclusions).
+
+        Raises:
+            ConfigError: ``min_price`` above ``max_price``.
+        """
+        from index import SearchFilter
+
+        lo, hi = intent.min_price, intent.max_price
+        if lo is not None and hi is not None and lo > hi:
+            raise ConfigError(f"min_price {lo} is above max_price {hi}")
+        return SearchFilter(categories=frozenset(intent.categories) or None, min_price=lo,
+                            max_price=hi, in_stock_only=self.in_stock_only,
+                            exclude_ids=self.excluded_ids(intent))
+
+    def excluded_ids(self, intent: Intent) -> frozenset[str]:
+        """Products that break the intent's exclusions ("not red", "no leather")."""
+        key = (frozenset(intent.exclude_colours), frozenset(intent.exclude_materials))
+        if not key[0] and not key[1]:
+            return frozenset()
+        with self._lock:
+            hit = self._excluded_cache.get(key)
+        if hit is not None:
+            return hit
+        from dataclasses import replace
+
+        from agent.assistant import violates
+        from agent.intent import Intent as _Intent
+
+        only_ex = replace(_Intent(), exclude_colours=key[0], exclude_materials=key[1])
+        out = frozenset(p.id for p in self.engine.catalog.all() if violates(only_ex, p))
+        with self._lock:
+            if len(self._excluded_cache) > 256:
+                self._excluded_cache.clear()
+            self._excluded_cache[key] = out
+        return out
+
+    @staticmethod
+    def _query(intent: Intent) -> str | None:
+        words = [*sorted(intent.colours), *sorted(intent.materials)]
+        text = " ".join([*words, intent.query]).strip()
+        return text or (" ".join(sorted(intent.categories)) or None)
+
+    # -- ShopTools -------------------------------------------------------------------------
+
+    def search(self, intent: Intent, k: int) -> list[tuple[Any, float]]:
+        """Products matching ``intent`` with their similarity, best first (nothing logged)."""
+        flt = self.filters(intent)
+        if intent.similar_to:
+            hits = self.engine.similar(intent.similar_to, k, flt)
+        else:
+            hits = self.engine.search(text=self._query(intent), filters=flt, k=k)
+        return [(h.product, float(h.score)) for h in hits]
+
+    def recommend(self, conversation_id: str, intent: Intent, k: int) -> WorkspaceSlate:
+        """A policy-chosen slate for the conversation (its id is the user id), logged."""
+        resp = self.recommender.recommend(conversation_id, self._query(intent),
+                                          self.filters(intent), k,
+                                          session_id=conversation_id,
+                                          similar_to=intent.similar_to)
+        with self._lock:
+            self._last[conversation_id] = resp
+            self._last.move_to_end(conversation_id)
+            while len(self._last) > 1000:
+                self._last.popitem(last=False)
+        return WorkspaceSlate(resp.slate_id, [it.product for it in resp.items],
+                              [float(it.score) for it in resp.items], resp,
+                              [it.reason for it in resp.items])
+
+    def details(self, product_id: str) -> Any | None:
+        """One catalog product, or None."""
+        try:
+            return self.engine.catalog.get(product_id)
+        except Exception:  # noqa: BLE001 - unknown or malformed id
+            return None
+
+    def compare(self, ids: Sequence[str]) -> str:
+        """A short factual comparison: price, colour and material of each product."""
+        from agent.products import format_price
+
+        rows = [p for p in (self.details(i) for i in ids) if p is not None]
+        if not rows:
+            return "None of those products are in the catalog."
+        parts = []
+        for p in rows:
+            attrs = ", ".join(f"{a}: {p.attributes[a]}" for a in ("colour", "material", "style")
+                              if p.attributes.get(a))
+            parts.append(f"{p.title} ({format_price(p.price, p.currency)}"
+                         f"{'; ' + attrs if attrs else ''})")
+        cheapest = min(rows, key=lambda p: p.price)
+        return "; ".join(parts) + f". Cheapest: {cheapest.title}."
+
+    def record(self, slate_id: str, product_id: str, kind: str) -> None:
+        """Log a click or purchase of a shown product (updates the policy online)."""
+        from shelfwise.events import new_event_id
+
+        res = self.recommender.feedback(new_event_id(), slate_id, product_id, kind)  # type: ignore[arg-type]
+        if res.new:
+            with self._lock:
+                self.events_recorded += 1
+
+
+def _load_or_make_policy(ws: Workspace, name: str, dim: int) -> Any:
+    from agent.policy import load_policy, make_policy
+
+    folder = ws.policies_dir
+    for cand in (folder / name, folder / f"{name}.npz", folder / f"{name}.json"):
+        if cand.exists():
+            return load_policy(cand)
+    return make_policy(name, dim=dim)
+
+
+def open_assistant(workspace: Workspace | str | None = None, *, llm: bool = True,
+                   policy: str = "linucb", k: int = 5, chat_model: Any = None,
+                   llm_weight: float | None = None) -> ShoppingAssistant:
+    """A chat shopping assistant over a built workspace.
+
+    Args:
+        workspace: the workspace (path or :class:`~shelfwise.workspace.Workspace`).
+        llm: use a language model to rerank and explain (False: rule-based intent, policy
+            order, template reasons; no model is loaded).
+        policy: policy name; loaded from ``workspace.policies_dir / policy`` when a checkpoint
+            exists, else a fresh one.
+        k: products per answer.
+        chat_model: the LangChain chat model (default ``agent.llm.default_chat_model()``).
+        llm_weight: the model's weight in the served blend (default the recommender's).
+
+    Returns:
+        The assistant; ``assistant.tools`` is the :class:`WorkspaceShopTools` and
+        ``assistant.tools.recommender`` the :class:`~shelfwise.recommender.Recommender`.
+
+    Raises:
+        ShelfwiseError: the workspace has no index (build it first), or an unknown policy.
+    """
+    from agent.assistant import ShoppingAssistant
+    from agent.explain import Explainer
+    from shelfwise.engine import Engine
+    from shelfwise.events import SQLiteEventStore
+    from shelfwise.recommender import Recommender
+    from shelfwise.workspace import Workspace
+
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
+    engine = Engine.open(ws)
+    pol = _load_or_make_policy(ws, policy, engine.dim)
+    store = SQLiteEventStore(ws.events_db)
+    reranker = model = None
+    if llm:
+        from agent.rerank import Reranker
+
+        if chat_model is None:
+            from agent.llm import default_chat_model
+
+            chat_model = default_chat_model()
+        model = chat_model
+        reranker = Reranker(model)
+    kw = {} if llm_weight is None else {"llm_weight": llm_weight}
+    # The recommender reranks (so the logged order and propensities are what is served); the
+    # assistant only explains, with grounding-checked model sentences or templates.
+    rec = Recommender(engine, pol, store, reranker, **kw)
+    tools = WorkspaceShopTools(engine, rec)
+    explainer = Explainer(model, vocab=grounding_vocab(engine))
+    return ShoppingAssistant(tools, None, explainer, intent_vocab(engine), k=k)

@@ -1,0 +1,76 @@
+"""The web chat page in a real headless Chromium (Debian's /usr/bin/chromium, via Playwright)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+
+pytestmark = [
+    pytest.mark.browser,
+    # CI sets SHELFWISE_REQUIRE_BROWSER=1: there a missing browser fails instead of skipping.
+    pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK)
+                       and os.environ.get("SHELFWISE_REQUIRE_BROWSER") != "1",
+                       reason=f"{CHROMIUM} is missing: run scripts/install-browser.sh "
+                              "(apt-get install chromium) to run the browser test"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+def test_chat_cards_and_buy_reach_the_event_log(browser, live_server, serve_ws):
+    from shelfwise.events import SQLiteEventStore
+
+    page = browser.new_page(viewport={"width": 375, "height": 740})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(live_server + "/")
+    page.wait_for_selector("body[data-ready='true']")
+    assert page.get_by_label("Message").is_visible()
+
+    # keyboard only: type and press Enter
+    page.get_by_label("Message").fill("a red leather handbag")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#log .msg.assistant")
+    page.wait_for_selector("#cards .card img")
+    cards = page.locator("#cards .card")
+    assert cards.count() >= 1
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#cards .card img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)", timeout=15_000)
+    first = cards.nth(0)
+    assert first.locator(".price").inner_text().strip()
+    assert first.locator(".reason").inner_text().strip()
+    # nothing overflows the 375 px viewport horizontally
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+    # "why these?" shows the policy's scores
+    page.get_by_text("Why these?").click()
+    assert "policy linucb" in page.locator("#why-caption").inner_text()
+    assert page.locator("#why-body tr").count() == cards.count()
+
+    product_id = first.get_attribute("data-product-id")
+    first.get_by_role("button", name="Buy").click()
+    page.wait_for_function("() => document.getElementById('status').textContent"
+                           ".startsWith('Bought')", timeout=15_000)
+    assert first.get_by_role("button", name="Buy").inner_text() == "Bought"
+    assert not errors
+
+    store = SQLiteEventStore(serve_ws.events_db)
+    try:
+        bought = [p for p in store.purchases() if p.product_id == product_id]
+    finally:
+        store.close()
+    assert len(bought) == 1
+    page.close()

@@ -45,3 +45,14 @@ def test_explore_embeddings_notebook(demo_workspace, tmp_path, monkeypatch):
     assert "share of 10 nearest neighbours in the same category" in text
     images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
     assert images >= 4  # three maps... plus neighbours and the session path
+
+
+def test_policy_learning_notebook(demo_workspace, tmp_path, monkeypatch):
+    nb = _run("02_policy_learning.ipynb", tmp_path, monkeypatch,
+              {"SHELFWISE_HOME": str(demo_workspace.root), "SHELFWISE_NB_SCALE": "0.5"})
+    text = _text(nb)
+    for name in ("linucb", "lints", "slateq", "reinforce", "random", "oracle"):
+        assert name in text
+    assert "relative errors" in text and "truth" in text
+    images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+    assert images == 3  # learning curves, synthetic OPE, OBD

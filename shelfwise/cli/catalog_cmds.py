@@ -93,18 +93,49 @@ def demo(
         results[f"image: the picture of {first.id} ({first.title})"] = engine.search(
             image=first.image, k=5
         )
+        if not as_json:
+            for title, hits in results.items():
+                print_hits(hits, title)
+        slate = _demo_slate(space, DEMO_CHAT, as_json)
         if as_json:
             print_json(
                 {
                     "build": report.to_dict(),
+                    "assistant": slate,
                     "searches": {t: [h.to_dict() for h in hs] for t, hs in results.items()},
                 }
             )
-        else:
-            for title, hits in results.items():
-                print_hits(hits, title)
     finally:
         engine.close()
+
+
+DEMO_CHAT = "waterproof jacket under 150"
+
+
+def _demo_slate(space, message: str, quiet: bool) -> dict:
+    """The main job in one step: the assistant answers a shopper, the slate is logged."""
+    from shelfwise.shop import open_assistant
+
+    assistant = open_assistant(space, llm=False)
+    reply = assistant.respond("demo", message)
+    out = {
+        "message": message,
+        "reply": reply.text,
+        "slate_id": reply.slate_id,
+        "products": [
+            {"id": p.id, "title": p.title, "price": p.price, "reason": r}
+            for p, r in zip(reply.products, reply.reasons, strict=True)
+        ],
+    }
+    if not quiet:
+        from rich.console import Console
+
+        console = Console(width=120)
+        console.print(f"\n[bold]assistant[/bold] (policy slate, logged as {reply.slate_id}) "
+                      f"for {message!r}: {reply.text}")
+        console.print("Try: shelfwise chat   ·   shelfwise serve   ·   shelfwise train --policy "
+                      "slateq --from sim")
+    return out
 
 
 def ingest(

@@ -175,6 +175,31 @@ BRANDS = [
     "Rowan",
     "Solenne",
 ]
+LATENT_COLUMNS: tuple[str, ...] = (
+    "product_id",
+    "category",
+    "colour",
+    "material",
+    "pattern",
+    "style",
+    "price_band",
+    "brand",
+    "price",
+)
+"""Columns of the latent attribute table (``demo/latent.parquet``)."""
+CATEGORY_WORDS = {
+    "shoes": "shoes",
+    "jackets": "jacket",
+    "bags": "bag",
+    "shirts": "shirt",
+    "trousers": "trousers",
+    "dresses": "dress",
+    "hats": "hat",
+    "watches": "watch",
+    "scarves": "scarf",
+    "sweaters": "sweater",
+}
+"""How a shopper names one item of each category (for attribute queries)."""
 BASE_PRICE = {
     "shoes": 80.0,
     "jackets": 120.0,
@@ -448,20 +473,7 @@ def generate_demo_store(
                 in_stock=bool(rng.random() > 0.05),
             )
         )
-    latent = pd.DataFrame(
-        rows,
-        columns=[
-            "product_id",
-            "category",
-            "colour",
-            "material",
-            "pattern",
-            "style",
-            "price_band",
-            "brand",
-            "price",
-        ],
-    )
+    latent = pd.DataFrame(rows, columns=list(LATENT_COLUMNS))
     latent.to_parquet(workspace.demo_dir / "latent.parquet", index=False)
     store = CatalogStore(workspace.catalog_db)
     try:

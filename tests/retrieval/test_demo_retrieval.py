@@ -11,22 +11,10 @@ import json
 import numpy as np
 import pytest
 
-from shelfwise.demo_store import load_latent
+from shelfwise.demo_store import CATEGORY_WORDS, load_latent
 
 pytestmark = pytest.mark.slow
 
-SINGULAR = {
-    "shoes": "shoes",
-    "jackets": "jacket",
-    "bags": "bag",
-    "shirts": "shirt",
-    "trousers": "trousers",
-    "dresses": "dress",
-    "hats": "hat",
-    "watches": "watch",
-    "scarves": "scarf",
-    "sweaters": "sweater",
-}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +31,7 @@ def test_attribute_text_queries_precision_at_10(demo_engine, latent):
     rng = np.random.default_rng(7)
     colours = sorted(latent.colour.unique())
     scores = {}
-    for category, word in SINGULAR.items():
+    for category, word in CATEGORY_WORDS.items():
         for colour in rng.choice(colours, size=2, replace=False):
             query = f"{colour} {word}"
             scores[query] = _precision(

@@ -214,7 +214,8 @@ class LinUCBPolicy(_LinearBandit):
         """Upper confidence bounds ``theta·x + alpha sqrt(x' A^-1 x)``, ``(n,)``."""
         s, c = self._prepare(state, candidates)
         x = interaction_features(s, c)
-        width = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", x, self.A_inv, x), 0.0))
+        # ((x A^-1) * x).sum(1): one BLAS matmul; the 3-operand einsum took ~50 ms at p = 770.
+        width = np.sqrt(np.maximum(((x @ self.A_inv) * x).sum(axis=1), 0.0))
         return x @ self.theta + self.config.alpha * width  # type: ignore[attr-defined]
 
     def _logits(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:

@@ -39,10 +39,28 @@ class SimConfig(BaseModel):
     click_refund: float = Field(1.0, ge=0.0)
     """Budget given back after a click, times the satisfaction ``sigmoid(utility of the clicked
     item)``: good clicks make sessions longer."""
-    repetition_cost: float = Field(0.5, ge=0.0)
+    repetition_cost: float = Field(0.0, ge=0.0)
     """Extra budget consumed per repeated (category, colour) pair within a slate (a slate of
-    ``k`` near-duplicates costs ``(k - 1) * repetition_cost`` more)."""
-    taste_scale: float = Field(0.5, gt=0.0)
+    ``k`` near-duplicates costs ``(k - 1) * repetition_cost`` more). Off by default: real
+    shoppers tolerate similar items, and the cost made any relevance ranking lose to random."""
+    quality_band: dict[str, float] = Field(
+        default_factory=lambda: {"budget": -0.3, "mid": 0.0, "premium": 0.2, "luxury": 0.3})
+    """Latent product quality per price band (unknown bands: 0). Quality is the RecSim-style
+    long-term signal: budget items are "clickbait" (cheap, so more appealing, and lower
+    quality), premium items satisfy."""
+    quality_brand: float = Field(1.0, ge=0.0)
+    """Half-range of a fixed per-brand quality offset (uniform in ``[-q, q]``, derived from a
+    hash of the brand name, so it is the same in every run)."""
+    clickbait_appeal: float = Field(0.5, ge=0.0)
+    """Click utility *gained* per unit of *negative* quality (``u -= clickbait_appeal * q``):
+    low-quality items look more attractive before the click."""
+    quality_budget: float = Field(1.5, ge=0.0)
+    """Budget given back after a click, times the clicked item's quality ``q`` (negative
+    ``q`` drains budget): satisfying items extend the session, clickbait shortens it."""
+    seed_history: int = Field(3, ge=0)
+    """Products the shopper liked before the session (drawn from ``softmax(utility)`` over the
+    catalogue); they seed the click history, so the state reveals tastes from step 1."""
+    taste_scale: float = Field(0.7, gt=0.0)
     """Standard deviation of the shopper's affinity per attribute value (category, colour,
     style, material); each item's taste utility sums the four affinities."""
     price_sensitivity: tuple[float, float] = (0.2, 1.0)
@@ -60,18 +78,18 @@ class SimConfig(BaseModel):
     drift_rate: float = Field(0.1, ge=0.0, le=1.0)
     """After a click, each attribute-affinity vector moves this fraction toward a one-hot target
     (height ``2 * taste_scale``) at the clicked item's value: tastes follow consumption."""
-    boredom_shown: float = Field(0.15, ge=0.0)
+    boredom_shown: float = Field(0.05, ge=0.0)
     """Boredom added to an item's (category, colour) pair per showing."""
-    boredom_click: float = Field(0.6, ge=0.0)
+    boredom_click: float = Field(0.3, ge=0.0)
     """Boredom added to the clicked item's (category, colour) pair."""
     boredom_decay: float = Field(0.85, ge=0.0, le=1.0)
     """Per-step multiplicative decay of accumulated boredom."""
-    boredom_weight: float = Field(1.0, ge=0.0)
+    boredom_weight: float = Field(0.5, ge=0.0)
     """Utility penalty per unit of boredom on an item's (category, colour) pair."""
     position_bias: float = Field(1.0, ge=0.0)
     """Exponent ``p`` of the attention multiplier ``(1 / log2(rank + 2)) ** p`` on ``exp(utility)``
     (rank 0 = top); 0 disables position bias."""
-    no_click_utility: float = 2.5
+    no_click_utility: float = 3.5
     """Utility of the outside option (clicking nothing)."""
     purchase_bias: float = -1.0
     """A click becomes a purchase with probability ``sigmoid(purchase_bias + utility -

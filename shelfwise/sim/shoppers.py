@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from shelfwise.demo_store import LATENT_COLUMNS
 from shelfwise.errors import CatalogError, EncoderError
 from shelfwise.sim.config import SimConfig
 
 QueryEncoder = Callable[[list[str]], np.ndarray]
 """Text -> ``float32 (m, d)`` vectors in the product-vector space (e.g. ``TextEncoder.encode``)."""
 
-LATENT_COLUMNS: tuple[str, ...] = (
-    "product_id",
-    "category",
-    "colour",
-    "material",
-    "pattern",
-    "style",
-    "price_band",
-    "brand",
-    "price",
-)
-"""Columns the simulator needs in the demo store's latent table."""
 
 TASTE_GROUPS: tuple[str, ...] = ("category", "colour", "style", "material")
 """Attribute groups the shoppers hold affinities over (in this order)."""
@@ -140,6 +130,29 @@ class SimCatalog:
             category_price_cap=caps,
             cold_vector=cold,
         )
+
+
+def product_quality(latent: pd.DataFrame, config: SimConfig) -> np.ndarray:
+    """Latent quality of every product: price-band quality plus a fixed per-brand offset.
+
+    ``q = config.quality_band[price_band] + config.quality_brand * (2 u(brand) - 1)`` where
+    ``u(brand)`` in ``[0, 1)`` comes from a CRC32 of the brand name (stable across runs and
+    machines). Unknown price bands count 0. The policies never see ``q``; they see product
+    vectors whose text names the brand and the price.
+
+    Args:
+        latent: the latent table (``price_band`` and ``brand`` columns).
+        config: simulator settings.
+
+    Returns:
+        ``float64 (P,)``.
+
+    """
+    band = latent["price_band"].astype(str).map(
+        lambda b: float(config.quality_band.get(b, 0.0))).to_numpy(dtype=np.float64)
+    unit = latent["brand"].astype(str).map(
+        lambda b: (zlib.crc32(b.encode("utf-8")) % 10007) / 10007.0).to_numpy(dtype=np.float64)
+    return band + config.quality_brand * (2.0 * unit - 1.0)
 
 
 @dataclass

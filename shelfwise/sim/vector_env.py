@@ -3,17 +3,28 @@
 :class:`SimBatch` holds ``b`` sessions; every array is batch-first. :class:`ShopperSimEnv`
 (the Gymnasium env) is a ``b = 1`` wrapper around it, so both share one model:
 
-* utility of product ``j`` for shopper ``s`` =
+A RecSim-interest-evolution-like model (Ie et al., 2019):
+
+* every product ``j`` has a latent quality ``q_j`` (:func:`~shelfwise.sim.shoppers.
+  product_quality`: price band plus a fixed brand offset; budget = clickbait, premium = good);
+* core utility of product ``j`` for shopper ``s`` =
   ``Σ_g taste_g[s, value_g(j)]`` (category, colour, style, material)
-  ``- price_sensitivity[s] * log(price_j / median price)``
+  ``- price_sensitivity[s] * log(price_j / median price)`` (cheap items attract)
   ``+ intent bonuses`` (category, colour, material; penalty above a price cap)
   ``- boredom_weight * boredom[s, (category, colour)(j)]``;
-* choice: conditional logit over the slate with position multipliers and a no-click option;
-  a click becomes a purchase with probability ``sigmoid(purchase_bias + u - ps * log price)``;
-* long-term effects: tastes drift toward clicked attributes, boredom accumulates on shown and
-  clicked (category, colour) pairs and decays, the session's time budget drains faster after
-  an empty slate or a slate of near-duplicates (repeated (category, colour) pairs) and is
-  partly refunded after a satisfying click.
+  the *click* utility adds ``- clickbait_appeal * q_j`` (low quality looks attractive);
+* choice: conditional logit over the slate (click utilities) with position multipliers and a
+  no-click option; a click becomes a purchase with probability
+  ``sigmoid(purchase_bias + core u - ps * log price)``;
+* long-term effects: each step costs ``step_cost`` of the session's time budget
+  (``no_click_cost`` more after an empty slate); a click refunds
+  ``click_refund * sigmoid(core u) + quality_budget * q_j``, so satisfying (high-quality)
+  clicks extend the session and clickbait shortens it, the trade-off a myopic click
+  maximiser gets wrong; tastes drift toward clicked attributes; mild boredom accumulates on
+  shown and clicked (category, colour) pairs and decays; an optional ``repetition_cost``
+  (off by default) charges slates of near-duplicates;
+* state: recency-weighted mean of clicked product vectors (seeded with ``seed_history``
+  products the shopper liked before the session), mixed with the intent query's vector.
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ from shelfwise.sim.shoppers import (
     Shoppers,
     SimCatalog,
     matches_intent,
+    product_quality,
     sample_shoppers,
 )
 
@@ -133,6 +145,8 @@ class SimBatch:
     ) -> None:
         self.config = config if config is not None else SimConfig()
         self.catalog = SimCatalog.from_latent(latent, product_vectors)
+        self.quality: np.ndarray = product_quality(latent.reset_index(drop=True), self.config)
+        """``float64 (P,)`` latent product quality (never observed by policies)."""
         if self.catalog.n_products < self.config.n_candidates:
             raise ConfigError(
                 f"n_candidates ({self.config.n_candidates}) exceeds the catalogue size "
@@ -175,8 +189,31 @@ class SimBatch:
         self.states = np.zeros((b, cat.dim), dtype=np.float32)
         self.candidate_ids = np.zeros((b, cfg.n_candidates), dtype=np.int64)
         self.policy_rows = np.arange(b)
+        self._seed_history(rng)
         self._update_states(np.arange(b))
         self._refresh_candidates(np.arange(b), rng)
+
+    def _seed_history(self, rng: np.random.Generator) -> None:
+        """Seed each click history with products the shopper liked before the session.
+
+        ``seed_history`` products per shopper are drawn from ``softmax(click utility)`` over
+        the catalogue (without replacement, Gumbel top-k), oldest first.
+        """
+        h = self.config.seed_history
+        if h == 0:
+            return
+        b, p = self.n_sessions, self.catalog.n_products
+        h = min(h, p)
+        for lo in range(0, b, 500):
+            sess = np.arange(lo, min(b, lo + 500))
+            u = self.utilities(sess, np.broadcast_to(np.arange(p), (sess.size, p)))
+            keys = u + rng.gumbel(size=u.shape)
+            liked = np.argpartition(-keys, h - 1, axis=1)[:, :h]
+            for j in range(h):
+                self.hist_sum[sess] *= self._hist_decay
+                self.hist_weight[sess] *= self._hist_decay
+                self.hist_sum[sess] += self.catalog.vectors[liked[:, j]]
+                self.hist_weight[sess] += 1.0
 
     @property
     def candidates(self) -> np.ndarray:
@@ -197,9 +234,16 @@ class SimBatch:
             rows: ``int (m, c)`` product rows.
 
         Returns:
-            ``float64 (m, c)``: taste + price + intent terms minus current boredom.
+            ``float64 (m, c)``: taste + price + intent terms minus current boredom, minus
+            ``clickbait_appeal * quality`` (the click utility; see :meth:`core_utilities`).
 
         """
+        rows = np.asarray(rows, dtype=np.int64)
+        return self.core_utilities(sessions, rows) - self.config.clickbait_appeal * self.quality[
+            rows]
+
+    def core_utilities(self, sessions: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Utility without the clickbait appeal (what satisfaction and purchases use)."""
         cat, cfg, sh = self.catalog, self.config, self.shoppers
         s = np.asarray(sessions, dtype=np.int64)
         rows = np.asarray(rows, dtype=np.int64)
@@ -327,7 +371,8 @@ class SimBatch:
         c_idx = np.flatnonzero(clicked)
         c_sess = live[c_idx]
         c_rows = shown[c_idx, rank[c_idx]]
-        c_util = u[c_idx, rank[c_idx]]
+        c_quality = self.quality[c_rows]
+        c_util = u[c_idx, rank[c_idx]] + cfg.clickbait_appeal * c_quality  # core utility
         c_price = cat.price[c_rows]
         p_buy = sigmoid(
             cfg.purchase_bias + c_util - sh.price_sensitivity[c_sess] * cat.log_price[c_rows]
@@ -365,10 +410,11 @@ class SimBatch:
         self.hist_sum[c_sess] += cat.vectors[c_rows]
         self.hist_weight[c_sess] += 1.0
 
-        # Time budget: empty slates cost more, satisfying clicks refund part of the step.
+        # Time budget: empty slates cost more, satisfying clicks refund part of the step and
+        # high-quality ones more (clickbait, q < 0, drains it): the long-term effect.
         cost = np.full(live.size, cfg.step_cost)
         cost[~clicked] += cfg.no_click_cost
-        cost[c_idx] -= cfg.click_refund * sigmoid(c_util)
+        cost[c_idx] -= cfg.click_refund * sigmoid(c_util) + cfg.quality_budget * c_quality
         # Slates of near-duplicates tire the shopper whatever the click: a long-term cost that
         # per-item (myopic) scoring does not see.
         pairs = np.sort(cat.pair[shown], axis=1)
@@ -572,7 +618,7 @@ def random_policy(k: int) -> PolicyFn:
     return policy
 
 
-def oracle_policy(sim: SimBatch, *, diverse: bool = False) -> PolicyFn:
+def oracle_policy(sim: SimBatch, *, diverse: bool = False, quality: float = 0.0) -> PolicyFn:
     """Policy that reads the simulator's true current utilities (an upper-bound baseline).
 
     Args:
@@ -580,6 +626,9 @@ def oracle_policy(sim: SimBatch, *, diverse: bool = False) -> PolicyFn:
         diverse: ``False``: top-k current utility (myopic; near-duplicates allowed).
             ``True``: greedy top utility with at most one item per (category, colour) pair,
             which spares the shopper boredom.
+        quality: weight of the products' latent quality added to the click utility.
+            ``0``: a myopic click maximiser (it favours clickbait); ``> 0``: quality-aware,
+            trading some immediate appeal for longer sessions.
 
     Returns:
         A ``PolicyFn`` for ``sim.run``.
@@ -589,6 +638,8 @@ def oracle_policy(sim: SimBatch, *, diverse: bool = False) -> PolicyFn:
 
     def policy(states: np.ndarray, candidates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         u = sim.oracle_utilities()
+        if quality:
+            u = u + quality * sim.quality[sim.candidate_ids[sim.policy_rows]]
         if not diverse:
             top = np.argpartition(-u, k - 1, axis=1)[:, :k]
             order = np.argsort(-np.take_along_axis(u, top, axis=1), axis=1)

@@ -46,6 +46,7 @@ def test_train_linucb_cli_checkpoint_loads_and_evaluates(demo_copy, demo_sim, ca
     from shelfwise.train import evaluate_in_sim
 
     code = main(["train", "--policy", "linucb", "--from", "sim", "--sessions", "200",
+                 "-o", "alpha=0.1", "-o", "temperature=0.01",
                  "--eval-sessions", "0", "--checkpoint-every", "100", "--json",
                  "--workspace", str(demo_copy.root)])
     assert code == 0
@@ -57,12 +58,13 @@ def test_train_linucb_cli_checkpoint_loads_and_evaluates(demo_copy, demo_sim, ca
     assert policy.name == "linucb" and policy.n_updates > 0
     trained = evaluate_in_sim(policy, demo_sim, 400, seed=123)
     base = evaluate_in_sim(make_policy("random"), demo_sim, 400, seed=123)
-    greedy = evaluate_in_sim(make_policy("greedy"), demo_sim, 400, seed=123)
-    # 200 sessions of LinUCB do not beat random on session return in this simulator (its
-    # repetition cost punishes per-item scoring; see benchmarks/reports/policies.md); they do
-    # beat the myopic greedy policy and stay within random's confidence interval.
-    assert trained.mean_return.mean > greedy.mean_return.mean
-    assert trained.mean_return.ci_high >= base.mean_return.ci_low
+    print(f"\nlinucb (200 sessions) return {trained.mean_return}, random {base.mean_return}")
+    # A short seeded evaluation: the trained checkpoint beats random on return (by more than
+    # two standard errors of the difference) and on click rate.
+    se = np.hypot(*((m.ci_high - m.ci_low) / (2 * 1.96) for m in (trained.mean_return,
+                                                                  base.mean_return)))
+    assert trained.mean_return.mean - base.mean_return.mean > 2 * se
+    assert trained.click_rate.mean > 1.2 * base.click_rate.mean
 
 
 def test_slateq_and_reinforce_train_a_few_iterations(demo_sim):

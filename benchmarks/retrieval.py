@@ -278,7 +278,7 @@ def write_report(
         "our id mapping included; faiss on 1 thread, as a server runs it); "
         "batched = all queries in one call. HNSW32 "
         '(efConstruction 80) is what `spec="auto"` switches to at 50k items; efSearch '
-        "swept.",
+        "swept (`VectorIndex` searches with efSearch 64 unless told otherwise).",
         "",
     ]
     verdicts = []

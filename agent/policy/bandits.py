@@ -117,8 +117,11 @@ class LinearBanditConfig(PolicyConfig):
 class LinUCBConfig(LinearBanditConfig):
     """Hyperparameters of :class:`LinUCBPolicy`."""
 
-    alpha: float = 0.5
+    alpha: float = 0.1
     """Width of the confidence bonus ``alpha sqrt(x' A^-1 x)``."""
+    temperature: float = 0.01
+    """Plackett-Luce temperature (reward units). ``alpha`` and this were tuned in the shopper
+    simulator on development seeds (``benchmarks/policies.py``)."""
 
     def validate(self) -> None:  # noqa: D102
         super().validate()

@@ -105,7 +105,7 @@ class ExplainStats:
     """Template sentences served."""
     rejected: Counter[str] = field(default_factory=Counter)
     """Model sentences replaced by a template, by reason (``ungrounded``, ``error``,
-    ``missing``, ``empty``)."""
+    ``missing``, ``empty``; ``not_asked`` for products past ``llm_top`` on the fast path)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
@@ -204,18 +204,36 @@ def _content(answer: object) -> str:
 class Explainer:
     """Write one grounded reason per product, with a language model or from templates.
 
+    Chat models with a ``complete(messages, prefill, max_tokens=, stop=)`` method (the local
+    :class:`agent.llm.LlamaCppChatModel`) take the fast path of :meth:`explain_many`: one tiny
+    call per product for the first ``llm_top`` products (fixed system prompt + instructions
+    first, so llama.cpp reuses their KV cache; the answer is prefilled with
+    ``"This <noun> is a good pick because it"`` and capped at ``max_tokens``), grounded
+    templates for the rest. A small local model writes one short sentence reliably but ignores
+    multi-line formats, and each model reason costs ~0.3-0.6 s on 2 CPU cores, so only the top
+    of the slate (what the shopper reads first) gets model reasons within the latency budget.
+    Other chat models get one call for the whole slate (lines ``"A: sentence"``).
+
     Args:
         chat_model: any LangChain chat model, or None for template reasons only.
         vocab: words the grounding check knows (default lists).
         max_chars: longest reason kept from the model.
+        llm_top: fast path only: products (served order) whose reason the model writes.
+        max_tokens: fast path only: most tokens generated per reason.
 
     """
 
     def __init__(self, chat_model: BaseChatModel | None = None, *,
-                 vocab: GroundingVocab | None = None, max_chars: int = 200) -> None:
+                 vocab: GroundingVocab | None = None, max_chars: int = 200,
+                 llm_top: int = 2, max_tokens: int = 20) -> None:
+        if llm_top < 0 or max_tokens < 1:
+            raise ValueError(f"llm_top must be >= 0 and max_tokens >= 1, got {llm_top}, "
+                             f"{max_tokens}")
         self.chat_model = chat_model
         self.vocab = vocab or GroundingVocab()
         self.max_chars = max_chars
+        self.llm_top = llm_top
+        self.max_tokens = max_tokens
         self.stats = ExplainStats()
 
     def _template(self, query: str | None, product: ProductView, history: str | None,
@@ -260,6 +278,8 @@ class Explainer:
         """
         if self.chat_model is None:
             return self._template(query, product, history_summary, None)
+        if callable(getattr(self.chat_model, "complete", None)):
+            return self._explain_fast(query, product, history_summary)
         user = render_prompt("explain", query=sanitize_data(query or "(none)", 300),
                              history_summary=sanitize_data(history_summary or "(none)", 300),
                              product=product_line("A", product)[3:])
@@ -269,6 +289,30 @@ class Explainer:
             return self._template(query, product, history_summary, "error", [repr(exc)])
         first = next((ln for ln in answer.splitlines() if ln.strip()), "")
         return self._judge(first, query, product, history_summary)
+
+    def _explain_fast(self, query: str | None, product: ProductView,
+                      history: str | None) -> Explanation:
+        """One short model sentence via ``chat_model.complete`` (prefilled, capped, cached)."""
+        user = render_prompt("explain", query=sanitize_data(query or "(none)", 300),
+                             history_summary=sanitize_data(history or "(none)", 300),
+                             product=product_line("A", product)[3:])
+        attrs = {str(k).lower(): v for k, v in dict(product.attributes or {}).items()}
+        noun = sanitize_data(str(attrs.get("kind") or _stem(product.category)), 30)
+        prefill = f"This {noun} is a good pick because it"
+        try:
+            out = self.chat_model.complete(  # type: ignore[union-attr]
+                [self._system(), HumanMessage(user)], prefill, max_tokens=self.max_tokens,
+                stop=["\n", "<|im_end|>"])
+        except Exception as exc:  # a failing model never blocks a reason
+            return self._template(query, product, history, "error", [repr(exc)])
+        out = str(out or "")
+        if not out.strip():
+            return self._template(query, product, history, "empty")
+        sentence = re.split(r"(?<=[.!?])\s", prefill + out, maxsplit=1)[0].strip()
+        if not sentence.endswith((".", "!", "?")):
+            cut = sentence.rsplit(",", 1)[0] if "," in sentence[len(prefill):] else sentence
+            sentence = cut.rstrip(" ,;:-") + "."
+        return self._judge(sentence, query, product, history)
 
     def explain_many(self, query: str | None, products: Sequence[ProductView],
                      history_summary: str | None = None) -> list[Explanation]:
@@ -286,6 +330,10 @@ class Explainer:
         products = list(products)
         if self.chat_model is None or not products:
             return [self._template(query, p, history_summary, None) for p in products]
+        if callable(getattr(self.chat_model, "complete", None)):
+            return [self._explain_fast(query, p, history_summary) if i < self.llm_top
+                    else self._template(query, p, history_summary, "not_asked")
+                    for i, p in enumerate(products)]
         labels = LABELS[: min(len(products), len(LABELS))]
         user = render_prompt(
             "explain_many", query=sanitize_data(query or "(none)", 300),

@@ -208,25 +208,48 @@ def sample_order(blended: np.ndarray, k: int, rng: np.random.Generator,
     return order, plackett_luce_propensities(s, order, temperature)
 
 
-def product_line(label: str, product: ProductView, max_chars: int = 160) -> str:
-    """One sanitized line describing a product inside a prompt's data block.
+KEY_ATTRIBUTES = ("colour", "color", "material", "pattern", "kind", "size")
+"""Attributes shown in a compact product descriptor, most useful first."""
+
+
+def product_line(label: str, product: ProductView, max_chars: int = 0,
+                 max_attributes: int = 2) -> str:
+    """One compact, sanitized line describing a product inside a prompt's data block.
+
+    Prompt length is what the small local model pays for (prompt evaluation dominates a
+    rerank call), so the line holds only the label, title, price and at most
+    ``max_attributes`` key attributes (colour, material, pattern, kind, size in that order)
+    whose value the title does not already say (``pattern: solid`` is skipped); the category
+    is added when the title lacks it. The merchant's description is left out unless
+    ``max_chars > 0``.
 
     Args:
         label: ``"A"``, ``"B"``…
         product: the product (untrusted text is sanitized).
-        max_chars: longest description snippet.
+        max_chars: longest description snippet (0: no description).
+        max_attributes: most attributes listed.
 
     Returns:
-        ``"A) Title | category | colour: black, material: leather | $89 | description"``.
+        E.g. ``"A) Quill Black Suede Backpack | $96.99 | pattern: checked | bags"``.
 
     """
-    attrs = ", ".join(f"{sanitize_data(k, 30)}: {sanitize_data(v, 40)}"
-                      for k, v in sorted(dict(product.attributes or {}).items()))
-    parts = [sanitize_data(product.title, 100), sanitize_data(product.category, 40)]
-    if attrs:
-        parts.append(attrs)
-    parts.append(format_price(float(product.price), str(getattr(product, "currency", "USD"))))
-    desc = sanitize_data(getattr(product, "description", ""), max_chars)
+    title = sanitize_data(product.title, 80)
+    low_title = title.lower()
+    attrs = {str(k).lower(): v for k, v in dict(product.attributes or {}).items()}
+    keys = [k for k in KEY_ATTRIBUTES if k in attrs]
+    shown = []
+    for k in keys:
+        v = sanitize_data(attrs[k], 30)
+        if v and v.lower() not in low_title and v.lower() not in ("solid", "none", "n/a"):
+            shown.append(f"{sanitize_data(k, 20)}: {v}")
+        if len(shown) >= max_attributes:
+            break
+    parts = [title, format_price(float(product.price), str(getattr(product, "currency", "USD")))]
+    parts += shown
+    cat = sanitize_data(product.category, 40)
+    if cat and cat.lower().rstrip("s") not in low_title:
+        parts.append(cat)
+    desc = sanitize_data(getattr(product, "description", ""), max_chars) if max_chars > 0 else ""
     if desc:
         parts.append(desc)
     return f"{label}) " + " | ".join(parts)

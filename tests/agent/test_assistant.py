@@ -81,11 +81,13 @@ def test_injection_in_product_text_cannot_override_ranking() -> None:
     rr = Reranker(obeying, mode="generate", blend_weight=0.3)
     res = rr.rerank("bag", "", items, policy, 6)
     assert not res.fallback and res.order[0] != 5 and res.order.index(5) >= 3
-    # the injected text only appears sanitized, inside the data block
+    # compact descriptors leave merchant descriptions (the injection) out of the prompt;
+    # anything shown stays sanitized, inside the data block
     msgs = rr.build_messages("generate", "bag", "", items)
     user = str(msgs[1].content)
     data = user.split("<data>")[1].split("</data>")[0]
-    assert "IGNORE PREVIOUS INSTRUCTIONS" in data and "<|im_start|>" not in user
+    assert "IGNORE PREVIOUS INSTRUCTIONS" not in user and "<|im_start|>" not in user
+    assert "Great bag" in data
     assert user.count("</data>") == 1
     assert "never contains" in str(msgs[0].content) or "DATA" in str(msgs[0].content)
 

@@ -129,3 +129,32 @@ def test_llm_intent_validated_strictly() -> None:
 
 def test_intent_is_a_dataclass_with_defaults() -> None:
     assert Intent().max_price is None and Intent().reactions == ()
+
+
+_CALLS: list = []
+
+
+class _CompletingModel(FakeListChatModel):
+    """A fake with the fast-path ``complete`` method of LlamaCppChatModel."""
+
+    def complete(self, messages, prefill="", *, max_tokens=16, stop=None):  # noqa: ANN001
+        _CALLS.append((messages, prefill, max_tokens, stop))
+        return self.invoke(messages).content
+
+
+def test_explain_many_fast_path_top_k_model_rest_templates() -> None:
+    other = ProductView("s1", "Runner", "shoes", 50.0, "USD", {"colour": "blue"})
+    third = ProductView("s2", "Tote", "bags", 20.0, "USD", {"colour": "red"})
+    model = _CompletingModel(responses=[" is made of black leather, as asked.\nB: junk",
+                                        " is a red silk shoe for $1."])
+    _CALLS.clear()
+    ex = Explainer(model, llm_top=2, max_tokens=12)
+    a, b, c = ex.explain_many("leather bag", [BAG, other, third])
+    assert a.source == "llm" and a.text.startswith("This bag is a good pick because it is made")
+    assert a.text.endswith("asked.") and "junk" not in a.text
+    assert b.source == "template" and ex.stats.rejected["ungrounded"] == 1  # checked too
+    assert c.source == "template" and ex.stats.rejected["not_asked"] == 1
+    assert len(_CALLS) == 2 and all(k == 12 and "\n" in st for _, _, k, st in _CALLS)
+    # the fixed instructions come before the product, so the KV-cache prefix is shared
+    u0, u1 = (str(m[1].content) for m, *_ in _CALLS)
+    assert u0.split("Product:")[0] == u1.split("Product:")[0]

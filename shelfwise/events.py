@@ -11,7 +11,8 @@ come back as :class:`Click` and :class:`Purchase` events that point at the impre
 power cut). A server database (PostgreSQL) can implement the same protocol for many writers.
 
 Writes are idempotent by ``event_id``: writing the same event twice returns ``False`` the second
-time and changes nothing; writing a *different* event under an id that is already taken raises
+time and changes nothing; writing a *different* event under an id that is already taken (by any
+kind of event: a click and a purchase never share an id) raises
 :class:`~shelfwise.errors.EventLogError`. The ``time`` field is not part of that comparison, so
 a client that retries a write and stamps the event again is still recognised as a retry.
 
@@ -675,7 +676,23 @@ class SQLiteEventStore:
             raise EventLogError(f"cannot write to the event log {self.path}: {exc}") from exc
         return out
 
+    @staticmethod
+    def _check_id_free_elsewhere(conn: sqlite3.Connection, ev: Event, own_table: str) -> None:
+        """Event ids are unique across all three tables: a click and a purchase never share one."""
+        for table in ("impressions", "clicks", "purchases"):
+            if table == own_table:
+                continue
+            if conn.execute(f"SELECT 1 FROM {table} WHERE event_id = ?",
+                            (ev.event_id,)).fetchone():
+                kind = type(ev).__name__.lower()
+                other = "an impression" if table == "impressions" else f"a {table[:-1]}"
+                raise EventLogError(f"{kind} {ev.event_id}: event id already logged as {other}")
+
     def _insert(self, conn: sqlite3.Connection, ev: Event) -> bool:
+        if isinstance(ev, Impression | Click | Purchase):
+            own = ("impressions" if isinstance(ev, Impression)
+                   else "clicks" if isinstance(ev, Click) else "purchases")
+            self._check_id_free_elsewhere(conn, ev, own)
         if isinstance(ev, Impression):
             cur = conn.execute(
                 f"INSERT OR IGNORE INTO impressions ({','.join(_IMP_COLS)}) "

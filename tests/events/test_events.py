@@ -74,6 +74,11 @@ def test_idempotent_writes(store):
     (lambda: imp(9, slate_id="s0"), "slate_id 's0' is already logged by impression e0"),
     (lambda: Click("c0", "s0", "u1", "c", 2), "click c0: event id already logged"),
     (lambda: Purchase("p0", "s0", "u1", "b", 1, value=21.0), "purchase p0: event id already"),
+    (lambda: Purchase("c0", "s0", "u1", "b", 1, value=20.0),
+     "purchase c0: event id already logged as a click"),
+    (lambda: Click("p0", "s0", "u1", "b", 1), "click p0: event id already logged as a purchase"),
+    (lambda: Click("e0", "s0", "u1", "b", 1), "click e0: event id already logged as an impression"),
+    (lambda: imp(5, event_id="c0"), "impression c0: event id already logged as a click"),
 ])
 def test_conflicting_event_ids(store, make, match):
     store.log_many([imp(0), Click("c0", "s0", "u1", "b", 1),

@@ -46,8 +46,12 @@ class ShopTools(Protocol):
         """Products matching ``intent`` with a relevance score, best first."""
         ...
 
-    def recommend(self, conversation_id: str, intent: Intent, k: int) -> ShopSlate:
-        """Return a policy-chosen slate for this conversation, logged as an impression."""
+    def recommend(self, conversation_id: str, intent: Intent, k: int, *,
+                  user_id: str | None = None) -> ShopSlate:
+        """Return a policy-chosen slate for ``user_id`` (default: the conversation id).
+
+        The slate is logged as an impression.
+        """
         ...
 
     def details(self, product_id: str) -> ProductView | None:
@@ -102,6 +106,7 @@ class _Conversation:
     intent: Intent | None = None
     slate_id: str | None = None
     shown: list[ProductView] = field(default_factory=list)
+    user_id: str | None = None
 
 
 def violates(intent: Intent, product: ProductView) -> str | None:
@@ -177,12 +182,15 @@ class ShoppingAssistant:
         with self._lock:
             self._convs.pop(conversation_id, None)
 
-    def respond(self, conversation_id: str, message: str) -> AssistantReply:
+    def respond(self, conversation_id: str, message: str,
+                user_id: str | None = None) -> AssistantReply:
         """Answer one shopper message.
 
         Args:
             conversation_id: identifies the conversation (state is kept per id).
             message: the shopper's text (untrusted).
+            user_id: the shopper, whose history personalises the slate; remembered for the
+                conversation once given (default: the conversation id stands for the shopper).
 
         Returns:
             The :class:`AssistantReply`.
@@ -194,6 +202,8 @@ class ShoppingAssistant:
         if not conversation_id:
             raise ConfigError("conversation_id must be a non-empty string")
         conv = self._conv(conversation_id)
+        if user_id:
+            conv.user_id = user_id
         intent = parse_intent(message, vocab=self.vocab, chat_model=self.intent_model,
                               previous=conv.intent)
         recorded = self._record(conv, intent.reactions)
@@ -204,7 +214,8 @@ class ShoppingAssistant:
             conv.intent = intent
             return AssistantReply(text, [], [], conv.slate_id, intent, recorded)
 
-        slate = self.tools.recommend(conversation_id, intent, self.k)
+        slate = self.tools.recommend(conversation_id, intent, self.k,
+                                     user_id=conv.user_id or conversation_id)
         pairs = [(ProductView.from_any(p), float(s)) for p, s in
                  zip(slate.products, slate.policy_scores, strict=True)]
         pairs = [(p, s) for p, s in pairs if violates(intent, p) is None]

@@ -197,9 +197,10 @@ class WorkspaceShopTools:
             hits = self.engine.search(text=self._query(intent), filters=flt, k=k)
         return [(h.product, float(h.score)) for h in hits]
 
-    def recommend(self, conversation_id: str, intent: Intent, k: int) -> WorkspaceSlate:
-        """A policy-chosen slate for the conversation (its id is the user id), logged."""
-        resp = self.recommender.recommend(conversation_id, self._query(intent),
+    def recommend(self, conversation_id: str, intent: Intent, k: int, *,
+                  user_id: str | None = None) -> WorkspaceSlate:
+        """A policy-chosen slate for ``user_id`` (default: the conversation id), logged."""
+        resp = self.recommender.recommend(user_id or conversation_id, self._query(intent),
                                           self.filters(intent), k,
                                           session_id=conversation_id,
                                           similar_to=intent.similar_to)

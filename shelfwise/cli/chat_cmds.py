@@ -44,6 +44,7 @@ def reply_to_dict(reply: Any, conversation_id: str, response: Any = None) -> dic
         },
         "reactions": [{"kind": r.kind, "pick": r.pick, "product_id": r.product_id,
                        "slate_id": r.slate_id} for r in reply.reactions_recorded],
+        "user_id": response.user_id if served else None,
         "policy": response.policy if served else None,
         "reranked": bool(response.reranked) if served else False,
         # None: no language model reranked; else whether it fell back to the policy order
@@ -74,11 +75,11 @@ def _print_cards(reply: Any) -> None:
     console.print(table)
 
 
-def _answer(assistant: Any, conversation_id: str, message: str) -> Any:
+def _answer(assistant: Any, conversation_id: str, message: str, user: str | None) -> Any:
     if not message or not message.strip():
         raise ConfigError("message is empty; say what you are looking for, e.g. "
                           "'waterproof jacket under 150'")
-    return assistant.respond(conversation_id, message.strip())
+    return assistant.respond(conversation_id, message.strip(), user)
 
 
 def register(app: typer.Typer) -> None:
@@ -94,6 +95,9 @@ def register(app: typer.Typer) -> None:
         k: Annotated[int, typer.Option(min=1, max=20, help="Products per answer.")] = 5,
         conversation: Annotated[str | None, typer.Option(
             help="Conversation id (default: a new one).")] = None,
+        user: Annotated[str | None, typer.Option(
+            help="Shopper id whose history personalises the picks (default: the "
+                 "conversation id).")] = None,
         ws: WorkspaceOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
@@ -106,7 +110,7 @@ def register(app: typer.Typer) -> None:
         assistant = open_assistant(workspace(ws), llm=not no_llm, policy=policy, k=k)
         conv = conversation or uuid.uuid4().hex
         if once is not None:
-            reply = _answer(assistant, conv, once)
+            reply = _answer(assistant, conv, once, user)
             if json_out:
                 print_json(reply_to_dict(reply, conv, assistant.tools.last_response(conv)))
             else:
@@ -123,7 +127,7 @@ def register(app: typer.Typer) -> None:
                 break
             if not message.strip():
                 continue
-            reply = _answer(assistant, conv, message)
+            reply = _answer(assistant, conv, message, user)
             if json_out:
                 print_json(reply_to_dict(reply, conv, assistant.tools.last_response(conv)))
             else:

@@ -107,8 +107,8 @@ class ChatRequest(_Strict):
     message: str = Field(min_length=1, max_length=2000)
     """What the shopper wrote."""
     user_id: str | None = Field(None, **_ID)
-    """The shopper; defaults to the conversation id (the shop assistant always uses the
-    conversation id as the shopper)."""
+    """The shopper whose history personalises the slate; remembered for the conversation once
+    given (default: the conversation id stands for the shopper)."""
 
 
 class ChatResponse(BaseModel):

@@ -41,8 +41,12 @@ class ChatTurn:
 class ChatBackend(Protocol):
     """Answers chat messages; keeps each conversation's state by id."""
 
-    def respond(self, conversation_id: str, user_id: str, message: str) -> ChatTurn:
-        """Answer one message of a conversation."""
+    def respond(self, conversation_id: str, user_id: str | None, message: str) -> ChatTurn:
+        """Answer one message of a conversation.
+
+        ``user_id`` None means the conversation's shopper as given earlier, else the
+        conversation id.
+        """
         ...
 
 
@@ -58,9 +62,9 @@ class QueryChat:
         self.recommender = recommender
         self.k = k
 
-    def respond(self, conversation_id: str, user_id: str, message: str) -> ChatTurn:
-        """Recommend for the message as a query."""
-        slate = self.recommender.recommend(user_id, message, k=self.k,
+    def respond(self, conversation_id: str, user_id: str | None, message: str) -> ChatTurn:
+        """Recommend for the message as a query (for ``user_id``, else the conversation id)."""
+        slate = self.recommender.recommend(user_id or conversation_id, message, k=self.k,
                                            session_id=conversation_id)
         if not slate.items:
             return ChatTurn("I could not find products for that; try other words.", slate)
@@ -120,8 +124,7 @@ class RecommendationService:
     def chat(self, conversation_id: str, message: str, user_id: str | None = None) -> ChatTurn:
         """Answer one chat message; messages of one conversation are answered one at a time."""
         with self._conversation_lock(conversation_id):
-            return self.chat_backend.respond(conversation_id, user_id or conversation_id,
-                                             message)
+            return self.chat_backend.respond(conversation_id, user_id, message)
 
     def _conversation_lock(self, conversation_id: str) -> threading.Lock:
         with self._conv_guard:

@@ -161,15 +161,15 @@ class AssistantChat:
                               "tools.recommender; the server cannot share its policy")
         return cls(assistant, rec, owns_recommender=True)
 
-    def respond(self, conversation_id: str, user_id: str, message: str) -> ChatTurn:
-        """Answer one message (the assistant takes the conversation id as the shopper)."""
-        reply = self.assistant.respond(conversation_id, message)
+    def respond(self, conversation_id: str, user_id: str | None, message: str) -> ChatTurn:
+        """Answer one message of ``user_id`` in a conversation."""
+        reply = self.assistant.respond(conversation_id, message, user_id)
         reacted = len(getattr(reply, "reactions_recorded", None) or [])
         fallback = bool(getattr(reply, "rerank_fallback", None))
         products = list(getattr(reply, "products", None) or [])
         if not products or not reply.slate_id:
             return ChatTurn(reply.text, None, reacted, fallback)
-        slate = self._slate(reply, conversation_id, user_id, products)
+        slate = self._slate(reply, conversation_id, user_id or conversation_id, products)
         return ChatTurn(reply.text, slate, reacted, fallback or slate.llm_fallback)
 
     def _served(self, conversation_id: str, slate_id: str) -> RecommendResponse | None:

@@ -30,12 +30,15 @@ class FakeShop:
     items: list[ProductView]
     recorded: list[tuple[str, str, str]] = field(default_factory=list)
     intents: list[Intent] = field(default_factory=list)
+    users: list[str | None] = field(default_factory=list)
 
     def search(self, intent: Intent, k: int) -> list[tuple[ProductView, float]]:
         return [(p, 1.0) for p in self.items[:k]]
 
-    def recommend(self, conversation_id: str, intent: Intent, k: int) -> Slate:
+    def recommend(self, conversation_id: str, intent: Intent, k: int, *,
+                  user_id: str | None = None) -> Slate:
         self.intents.append(intent)
+        self.users.append(user_id)
         ok = [p for p in self.items if intent.max_price is None or p.price <= intent.max_price]
         n = len(self.intents)
         return Slate(f"s{n}", ok[:k], [float(k - i) for i in range(len(ok[:k]))])
@@ -68,7 +71,17 @@ def test_conversation_flow() -> None:
     assert all(p.attributes["material"] != "leather" for p in r4.products)
     bot.respond("c1", "more like #1")
     assert shop.intents[-1].similar_to == r4.products[0].id
+    assert set(shop.users) == {"c1"}  # no user id given: the conversation stands for the shopper
     assert bot.respond("c2", "I like the second one").reactions_recorded == []  # nothing shown
+
+
+def test_user_id_is_remembered_for_the_conversation() -> None:
+    shop = FakeShop(make_products(8))
+    bot = ShoppingAssistant(shop, k=3)
+    bot.respond("conv", "bags under 100", user_id="alice")
+    bot.respond("conv", "cheaper")
+    bot.respond("other", "bags")
+    assert shop.users == ["alice", "alice", "other"]
 
 
 def test_injection_in_product_text_cannot_override_ranking() -> None:

@@ -41,6 +41,19 @@ def test_chat_once_json_no_llm(demo_copy, capsys):
     assert data["fallback"] is None and data["reranked"] is False
 
 
+def test_chat_once_logs_the_slate_for_the_given_user(demo_copy, capsys):
+    from shelfwise.events import SQLiteEventStore
+
+    code, out = _once(capsys, demo_copy, "a red bag", "--no-llm", "--user", "alice",
+                      "--conversation", "conv-a")
+    assert code == 0, out.err
+    data = json.loads(out.out)
+    assert data["user_id"] == "alice" and data["conversation_id"] == "conv-a"
+    with SQLiteEventStore(demo_copy.events_db) as events:
+        imp = events.impression(data["slate_id"])
+    assert imp.user_id == "alice" and imp.session_id == "conv-a"
+
+
 @pytest.mark.parametrize(("message", "match"), [("", "message is empty"),
                                                 ("   ", "message is empty")])
 def test_chat_empty_message_is_a_clear_error(demo_copy, capsys, message, match):

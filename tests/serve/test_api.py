@@ -279,3 +279,14 @@ def test_chat_through_the_shop_assistant_keeps_constraints_and_records_reactions
     assert r.status_code == 200 and r.json()["events_logged"] == 1 and r.json()["slate"] is None
     bought = service.recommender.events.purchases(slate["slate_id"])
     assert [p.product_id for p in bought] == [first]
+
+
+def test_chat_slate_is_logged_for_the_given_user(client, service):
+    r = client.post("/chat", json={"conversation_id": "c-user", "message": "a red bag",
+                                   "user_id": "shopper-42"})
+    assert r.status_code == 200, r.text
+    slate = r.json()["slate"]
+    assert slate["user_id"] == "shopper-42"
+    assert service.recommender.events.impression(slate["slate_id"]).user_id == "shopper-42"
+    r = client.post("/chat", json={"conversation_id": "c-user", "message": "cheaper"})
+    assert r.json()["slate"]["user_id"] == "shopper-42"  # remembered for the conversation

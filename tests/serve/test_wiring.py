@@ -39,7 +39,7 @@ class _FakeAssistant:
     def __init__(self, recommender):
         self.recommender = recommender
 
-    def respond(self, conversation_id, message):
+    def respond(self, conversation_id, message, user_id=None):
         if message == "add #1 to cart":
             return _Reply("Added to cart: #1.", [], [], "s", _Intent(None), ["r"])
         s = self.recommender.recommend(conversation_id, message, k=3)

@@ -28,7 +28,8 @@ def batch(
     ] = 0,
     reasons: Annotated[str, typer.Option(
         "--reasons", help="One reason per product: none, template (from product facts) or "
-        "llm (local language model, grounding-checked).")] = "none",
+        "llm (local language model writes the top 2 reasons, grounding-checked; templates "
+        "for the rest).")] = "none",
     candidates: Annotated[int, typer.Option(
         "--candidates", help="Products retrieved per shopper before the policy picks k.")
     ] = 100,

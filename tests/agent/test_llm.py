@@ -42,3 +42,43 @@ def test_real_model_scores_and_generates() -> None:
         "black leather bag", "", products[:4], np.linspace(1, 0, 4), 4)
     assert sorted(gen.order) == list(range(4))  # valid even when the tiny model falls back
     assert isinstance(model.invoke([HumanMessage("Say hi")]).content, str)
+
+
+@pytest.fixture(scope="module")
+def smollm_tokenizer_dir(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """The default model's tokenizer, read from its GGUF file and saved as a plain folder."""
+    from transformers import AutoTokenizer
+
+    gguf = default_gguf_path()
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    folder = tmp_path_factory.mktemp("smollm-tokenizer")
+    tok.save_pretrained(folder)
+    return folder
+
+
+def test_transformers_backend_on_a_tiny_local_checkpoint(smollm_tokenizer_dir) -> None:  # type: ignore[no-untyped-def]
+    """A randomly initialised 2-layer Llama saved next to the real tokenizer: the regular
+    (non-GGUF) checkpoint path of TransformersChatModel, no download."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(smollm_tokenizer_dir)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32,
+                      num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                      max_position_embeddings=256)
+    LlamaForCausalLM(cfg).save_pretrained(smollm_tokenizer_dir)
+    model = default_chat_model("transformers", model_dir=str(smollm_tokenizer_dir),
+                               gguf_file=None, max_new_tokens=5)
+    out = model.invoke([HumanMessage("hello")])
+    assert isinstance(out.content, str)
+    with pytest.raises(LLMError, match="cannot load model_dir"):
+        default_chat_model("transformers", model_dir=str(smollm_tokenizer_dir / "missing"),
+                           gguf_file=None).invoke([HumanMessage("hi")])
+
+
+@pytest.mark.llm
+def test_transformers_backend_reads_the_default_gguf() -> None:
+    model = default_chat_model("transformers", max_new_tokens=8)
+    out = model.invoke([HumanMessage("Name one colour.")])
+    assert isinstance(out.content, str) and out.content.strip()

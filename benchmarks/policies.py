@@ -50,6 +50,36 @@ def _plan(quick: bool) -> dict[str, dict[str, Any]]:
             FULL_PLAN.items()}
 
 
+def paired_ratio_ci(num: np.ndarray, den: np.ndarray, base: np.ndarray, *,
+                    n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Ratio of gains ``(mean(num) - mean(base)) / (mean(den) - mean(base))`` with a 95% CI.
+
+    The arrays hold per-session totals ``(n,)`` of policies evaluated on the same sessions
+    (session ``i`` is the same shopper for each), so sessions are resampled jointly (paired
+    percentile bootstrap); resamples whose denominator gain is not positive count as
+    -inf (they cannot support the target).
+    """
+    rng = np.random.default_rng(seed)
+    n = base.size
+    point = (num.mean() - base.mean()) / (den.mean() - base.mean())
+    idx = rng.integers(0, n, size=(n_boot, n))
+    g_num = num[idx].mean(axis=1) - base[idx].mean(axis=1)
+    g_den = den[idx].mean(axis=1) - base[idx].mean(axis=1)
+    ratios = np.where(g_den > 0, g_num / np.where(g_den > 0, g_den, 1.0), -np.inf)
+    lo, hi = np.percentile(ratios, [2.5, 97.5])
+    return float(point), float(lo), float(hi)
+
+
+def paired_rate_ratio_ci(num: np.ndarray, base: np.ndarray, *, n_boot: int = 2000,
+                         seed: int = 0) -> tuple[float, float, float]:
+    """``mean(num) / mean(base)`` of per-session values ``(n,)`` with a paired 95% CI."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, base.size, size=(n_boot, base.size))
+    ratios = num[idx].mean(axis=1) / base[idx].mean(axis=1)
+    lo, hi = np.percentile(ratios, [2.5, 97.5])
+    return float(num.mean() / base.mean()), float(lo), float(hi)
+
+
 def _cell(m: Any, digits: int = 3) -> str:
     return f"{m.mean:.{digits}f} [{m.ci_low:.{digits}f}, {m.ci_high:.{digits}f}]"
 
@@ -102,20 +132,37 @@ def run(workspace: Path, eval_sessions: int, quick: bool, seed: int) -> list[str
     def gain(name: str) -> float:
         return results[name].mean_return.mean - rnd.mean_return.mean
 
+    def per_session(name: str, what: str) -> np.ndarray:
+        s = results[name].stats
+        return s.returns if what == "return" else s.clicks / np.maximum(s.lengths, 1)
+
     g_greedy, g_slateq = gain("greedy"), gain("slateq")
-    ratio = g_slateq / g_greedy if g_greedy > 0 else float("nan")
-    ctr = {n: results[n].click_rate.mean / rnd.click_rate.mean for n in ("linucb", "lints")}
+    ratio, r_lo, r_hi = paired_ratio_ci(per_session("slateq", "return"),
+                                        per_session("greedy", "return"),
+                                        per_session("random", "return"))
+    ctr = {n: paired_rate_ratio_ci(per_session(n, "ctr"), per_session("random", "ctr"))
+           for n in ("linucb", "lints")}
+
+    def verdict(point: float, lo: float, target: float) -> str:
+        if lo >= target:
+            return "met (the whole 95% interval is above the target)"
+        if point >= target:
+            return "met at the point estimate only (the interval reaches below the target)"
+        return "missed"
+
     checks = [
         "",
         "## Targets",
         "",
+        "Ratios with paired percentile-bootstrap 95% intervals (2,000 resamples of the "
+        "evaluation sessions, the same shoppers for every policy).",
+        "",
         f"- SlateQ gain over random: {g_slateq:+.3f}; greedy gain over random: "
-        f"{g_greedy:+.3f}; ratio {ratio:.2f} (target >= 1.5; undefined when greedy's gain "
-        f"is not positive) -> **{'met' if g_slateq > 0 and (g_greedy <= 0 or ratio >= 1.5) and g_slateq > g_greedy else 'missed'}**",  # noqa: E501
-        f"- LinUCB click rate / random: {ctr['linucb']:.2f}x (target >= 1.3x) -> "
-        f"**{'met' if ctr['linucb'] >= 1.3 else 'missed'}**",
-        f"- LinTS click rate / random: {ctr['lints']:.2f}x (target >= 1.3x) -> "
-        f"**{'met' if ctr['lints'] >= 1.3 else 'missed'}**",
+        f"{g_greedy:+.3f}; ratio **{ratio:.2f}** [{r_lo:.2f}, {r_hi:.2f}] (target >= 1.5) -> "
+        f"**{verdict(ratio, r_lo, 1.5) if g_greedy > 0 and g_slateq > g_greedy else 'missed'}**",
+        *(f"- {label} click rate / random: **{ctr[n][0]:.2f}x** [{ctr[n][1]:.2f}, "
+          f"{ctr[n][2]:.2f}] (target >= 1.3x) -> **{verdict(*ctr[n][:2], 1.3)}**"
+          for n, label in (("linucb", "LinUCB"), ("lints", "LinTS"))),
         f"- Oracle (ceiling) return / random: "
         f"{results['oracle'].mean_return.mean / rnd.mean_return.mean:.2f}x",
     ]
@@ -212,9 +259,17 @@ DIAGNOSIS = """\
   has a lower click rate than the bandits but the longest learned sessions (10.5 slates)
   and the highest learned return and purchase value, which fits it having learned to
   favour quality brands (the mechanism was not measured item by item).
-- The run is capped to about ten minutes on two shared cores; LinUCB's 770x770 confidence
-  term dominates evaluation time."""
-
+- The run takes a few minutes on two cores; LinUCB's 770x770 confidence term dominates
+  evaluation time.
+- Uncertainty: the gain ratio is a ratio of two noisy gains. Its paired bootstrap interval
+  (see Targets) reaches just below 1.5, so the SlateQ target is met at the point estimate,
+  not with a margin. With 3,000 instead of 5,000 training sessions SlateQ reached a ratio of
+  about 1.48 in a development run (seed 999, 1,000 sessions).
+- `reinforce` (2,000 sessions) only slightly beats random; its reward-to-go gradient is
+  noisy at this budget and it was not tuned for this simulator.
+- The simulator's parameters (taste 0.7, outside option 3.5, quality weights, seeded
+  history) and the bandit temperatures were chosen on development runs with other seeds
+  (999), never on the evaluation seed; they are a modelling choice, documented above."""
 
 
 if __name__ == "__main__":

@@ -251,6 +251,8 @@ class EvalResult:
         purchase_value: summed price of purchases.
         length: slates shown.
         seconds: wall time.
+        stats: the per-session totals behind the means (for paired comparisons between
+            policies evaluated on the same seed: session ``i`` is the same shopper).
 
     """
 
@@ -262,6 +264,7 @@ class EvalResult:
     purchase_value: Metric
     length: Metric
     seconds: float
+    stats: SessionStats | None = field(default=None, repr=False, compare=False)
 
 
 def summarize(name: str, stats: SessionStats, seed: int) -> EvalResult:
@@ -271,7 +274,7 @@ def summarize(name: str, stats: SessionStats, seed: int) -> EvalResult:
         policy=name, sessions=int(stats.returns.size), seed=int(seed),
         mean_return=Metric.of(stats.returns), click_rate=Metric.of(ctr),
         purchase_value=Metric.of(stats.purchase_value), length=Metric.of(stats.lengths),
-        seconds=float(stats.seconds))
+        seconds=float(stats.seconds), stats=stats)
 
 
 def evaluate_in_sim(policy: Any, sim: SimBatch, n_sessions: int,
@@ -564,7 +567,9 @@ class TrainReport:
 
 
 def _eval_dict(res: EvalResult) -> dict[str, Any]:
-    return asdict(res)
+    out = asdict(res)
+    out.pop("stats")  # per-session arrays: not part of the JSON report
+    return out
 
 
 def train(workspace: Any, policy_name: str, *, source: str = "sim", sessions: int = 2000,

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from agent.policy.base import PolicyConfig, _positive, _positive_int
 from encoders.errors import PolicyError
+
+
+@dataclass
+class NeuralPolicyConfig(PolicyConfig):
+    """Hyperparameters that every MLP-scored policy shares."""
+
+    hidden: int = 64
+    """Hidden units of the scoring MLP."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    grad_steps: int = 1
+    """Gradient steps per ``update`` call (on the same batch)."""
+
+    def validate(self) -> None:  # noqa: D102
+        _positive_int(self, "hidden", "grad_steps")
+        _positive(self, "lr")
 
 
 def torch_module() -> Any:

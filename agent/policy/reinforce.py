@@ -22,14 +22,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.policy._torch import load_numpy_state, make_mlp, state_to_numpy, torch_module
+from agent.policy._torch import (
+    NeuralPolicyConfig,
+    load_numpy_state,
+    make_mlp,
+    state_to_numpy,
+    torch_module,
+)
 from agent.policy.base import (
     Feedback,
-    PolicyConfig,
     SlatePolicy,
     _non_negative,
     _positive,
-    _positive_int,
     feature_dim,
     interaction_features,
 )
@@ -39,13 +43,9 @@ __all__ = ["ReinforcePolicy"]
 
 
 @dataclass
-class ReinforceConfig(PolicyConfig):
-    """Hyperparameters of :class:`ReinforcePolicy`."""
+class ReinforceConfig(NeuralPolicyConfig):
+    """Hyperparameters of :class:`ReinforcePolicy` (and ``hidden``, ``lr``, ``grad_steps``)."""
 
-    hidden: int = 64
-    """Hidden units of the scorer."""
-    lr: float = 1e-3
-    """Adam learning rate."""
     temperature: float = 1.0
     """Softmax temperature of the policy."""
     weight_cap: float = 10.0
@@ -54,12 +54,10 @@ class ReinforceConfig(PolicyConfig):
     """``K`` of the top-K correction; ``None`` = the logged slate's length; 1 = plain IPS."""
     entropy: float = 0.0
     """Entropy bonus weight (keeps the softmax from collapsing)."""
-    grad_steps: int = 1
-    """Gradient steps per ``update`` call (on the same batch)."""
 
     def validate(self) -> None:  # noqa: D102
-        _positive_int(self, "hidden", "grad_steps")
-        _positive(self, "lr", "temperature", "weight_cap")
+        super().validate()
+        _positive(self, "temperature", "weight_cap")
         _non_negative(self, "entropy")
         if self.top_k is not None and (isinstance(self.top_k, bool)
                                        or not isinstance(self.top_k, int) or self.top_k < 1):

@@ -22,10 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from agent.policy._torch import load_numpy_state, make_mlp, state_to_numpy, torch_module
+from agent.policy._torch import (
+    NeuralPolicyConfig,
+    load_numpy_state,
+    make_mlp,
+    state_to_numpy,
+    torch_module,
+)
 from agent.policy.base import (
     Feedback,
-    PolicyConfig,
     SlatePolicy,
     _non_negative,
     _positive,
@@ -39,13 +44,9 @@ __all__ = ["SlateQPolicy"]
 
 
 @dataclass
-class SlateQConfig(PolicyConfig):
-    """Hyperparameters of :class:`SlateQPolicy`."""
+class SlateQConfig(NeuralPolicyConfig):
+    """Hyperparameters of :class:`SlateQPolicy` (and ``hidden``, ``lr``, ``grad_steps``)."""
 
-    hidden: int = 64
-    """Hidden units of the Q network."""
-    lr: float = 1e-3
-    """Adam learning rate."""
     gamma: float = 0.9
     """Discount of the next slate's value."""
     choice_beta: float = 2.0
@@ -56,12 +57,11 @@ class SlateQConfig(PolicyConfig):
     """Boltzmann temperature on ``v Q`` (exploration)."""
     target_update_every: int = 50
     """Gradient steps between copies of the Q network into the target network."""
-    grad_steps: int = 1
-    """Gradient steps per ``update`` call (on the same batch)."""
 
     def validate(self) -> None:  # noqa: D102
-        _positive_int(self, "hidden", "target_update_every", "grad_steps")
-        _positive(self, "lr", "temperature", "no_click_weight")
+        super().validate()
+        _positive_int(self, "target_update_every")
+        _positive(self, "temperature", "no_click_weight")
         _non_negative(self, "choice_beta")
         if not 0.0 <= self.gamma <= 1.0:
             raise ConfigError(f"gamma must be in [0, 1], got {self.gamma!r}")

@@ -27,7 +27,13 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
 
@@ -179,6 +185,26 @@ def _search_filter(filters: Filters | None) -> Any:
         in_stock_only=filters.in_stock_only, exclude_ids=frozenset(filters.exclude_ids))
 
 
+def _add_offline_docs(app: FastAPI) -> None:
+    """Serve Swagger UI at ``/docs`` from the ``swagger-ui-bundle`` package, not a CDN.
+
+    FastAPI's default page loads its script and stylesheet from jsDelivr, which a shop's
+    offline or locked-down server cannot reach; the same Swagger UI files ship in the wheel.
+    """
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title="shelfwise API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png")
+
+
 def create_app(service: RecommendationService, *, api_key: str | None = None,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
     """The HTTP app around ``service``.
@@ -198,7 +224,7 @@ def create_app(service: RecommendationService, *, api_key: str | None = None,
         raise ConfigError(f"max_body_bytes must be >= 1, got {max_body_bytes}")
     metrics = Metrics()
     app = FastAPI(
-        title="shelfwise", version=__version__,
+        title="shelfwise", version=__version__, docs_url=None, redoc_url=None,
         description="Recommendation agent for online shops: slates with reasons, chat, "
                     "feedback. Send the API key in the `X-API-Key` header when the server "
                     "has one.")
@@ -322,6 +348,7 @@ def create_app(service: RecommendationService, *, api_key: str | None = None,
         return FileResponse(STATIC_DIR / "index.html", headers=_PAGE_HEADERS)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _add_offline_docs(app)
     # outermost first: metrics see every request, including those the size limit refuses
     app.add_middleware(BodySizeLimit, limit=max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

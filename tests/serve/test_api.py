@@ -134,6 +134,15 @@ def test_openapi_lists_every_endpoint(client):
         assert path in paths
 
 
+def test_swagger_docs_are_served_without_a_cdn(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/openapi.json" in page.text
+    assert "cdn." not in page.text and "/docs-assets/swagger-ui-bundle.js" in page.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        r = client.get(f"/docs-assets/{asset}")
+        assert r.status_code == 200 and len(r.content) > 10_000
+
+
 # -- bad requests ---------------------------------------------------------------------------
 
 

@@ -46,13 +46,26 @@ N_BATCH = 512
 
 
 def default_n_threads() -> int:
-    """llama.cpp threads: 1 on machines with at most 2 cores, else half the cores (max 8).
+    """Return the llama.cpp thread count.
 
-    On a shared 2-core box one thread measured ~3x faster than two (two threads spin-wait on
-    each other whenever another process holds a core); bigger machines gain from more.
+    ``$SHELFWISE_LLM_THREADS`` if set, else 1 on machines with at most 2 cores, else half the
+    cores (max 8). On a busy 2-core box one thread measured ~3x faster than two (two threads
+    spin-wait on each other whenever another process holds a core), but on an idle one two
+    threads halve the latency (``benchmarks/reports/llm.md``): a server that has the machine
+    to itself should set ``SHELFWISE_LLM_THREADS=2``.
+
+    Raises:
+        ConfigError: ``SHELFWISE_LLM_THREADS`` is not a positive integer.
     """
+    raw = os.environ.get("SHELFWISE_LLM_THREADS", "").strip()
+    if raw:
+        if not raw.isdigit() or int(raw) < 1:
+            raise ConfigError(f"SHELFWISE_LLM_THREADS must be a positive integer, got {raw!r}")
+        return int(raw)
     cores = os.cpu_count() or 1
     return 1 if cores <= 2 else min(8, cores // 2)
+
+
 _hf_cache: dict[tuple[str, str], tuple[Any, Any, threading.Lock]] = {}
 
 

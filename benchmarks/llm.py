@@ -32,7 +32,14 @@ import numpy as np
 
 WEIGHTS = (0.0, 0.2, 0.5, 1.0)
 TEMPERATURE = 0.5
-N_THREADS = 1  # on a shared 2-core box one llama.cpp thread beat two by ~3x (no spin-waiting)
+
+
+# llama.cpp threads as served: agent.llm.default_n_threads() (1 on 2 cores unless
+# $SHELFWISE_LLM_THREADS says otherwise); the latency section also times the other choice.
+def n_threads() -> int:
+    from agent.llm import default_n_threads
+
+    return default_n_threads()
 
 
 def log(msg: str) -> None:
@@ -75,7 +82,7 @@ def backend_section(quick: bool) -> list[str]:
         try:
             t0 = time.perf_counter()
             model = default_chat_model(backend, **(
-                {"max_tokens": 16, "n_threads": N_THREADS} if backend == "llama-cpp"
+                {"max_tokens": 16, "n_threads": n_threads()} if backend == "llama-cpp"
                 else {"max_new_tokens": 16}))
             model.invoke([HumanMessage("hi")])  # loads the weights
             t_load = time.perf_counter() - t0
@@ -131,13 +138,13 @@ def latency_section(products, quick: bool, rng: np.random.Generator,
     from agent.llm import default_chat_model
     from agent.rerank import Reranker
 
-    model = default_chat_model(n_threads=N_THREADS)
+    model = default_chat_model(n_threads=n_threads())
     reps = reps or (2 if quick else 10)
     gen_reps = max(1, min(reps, 3))
     query, summary = "waterproof jacket under 150", "a new shopper"
     model.invoke([HumanMessage("hi")], max_tokens=1)  # load the weights outside the timings
     loads = [_load()]
-    lines = [f"## Rerank latency (default model, llama-cpp, {N_THREADS} thread)", "",
+    lines = [f"## Rerank latency (default model, llama-cpp, {n_threads()} thread(s))", "",
              f"Score mode: {reps} calls per row, generate mode: {gen_reps}, each on a different "
              "random slate (answer cache off; llama.cpp's KV cache of the shared prompt prefix "
              "on, as in serving). Fallbacks = answers that could not be used.", "",
@@ -166,9 +173,10 @@ def latency_section(products, quick: bool, rng: np.random.Generator,
     for n in (10, 20):
         lines.append(f"Score mode speed-up over generate mode at {n} candidates: "
                      f"**{p50[('generate', n)] / p50[('score', n)]:.1f}x** (p50).")
-    # threads: the same score call with 2 threads
+    # threads: the same score call with the other thread count
     if not quick:
-        m2 = default_chat_model(n_threads=2)
+        other = 2 if model.n_threads == 1 else 1
+        m2 = default_chat_model(n_threads=other)
         rr2 = Reranker(m2, mode="score", cache_size=0, timeout_s=120.0, max_candidates=10)
         t2 = []
         for _ in range(max(3, reps // 2)):
@@ -177,9 +185,9 @@ def latency_section(products, quick: bool, rng: np.random.Generator,
             rr2.rerank(query, summary, slate, rng.random(10), 10)
             t2.append(time.perf_counter() - t0)
         loads.append(_load())
-        lines += ["", f"Same score call (10 candidates) with **2 llama.cpp threads**: p50 "
-                  f"{pct(t2, 50):.3f} s, p95 {pct(t2, 95):.3f} s over {len(t2)} calls "
-                  f"(1 thread: p50 {p50[('score', 10)]:.3f} s)."]
+        lines += ["", f"Same score call (10 candidates) with **{other} llama.cpp thread(s)**: "
+                  f"p50 {pct(t2, 50):.3f} s, p95 {pct(t2, 95):.3f} s over {len(t2)} calls "
+                  f"({model.n_threads} thread(s), as above: p50 {p50[('score', 10)]:.3f} s)."]
     # rerank + reasons for 10 products: what one recommendation with reasons costs
     rr = Reranker(model, mode="score", cache_size=0, timeout_s=120.0)
     ex = Explainer(model)
@@ -233,7 +241,7 @@ def quality_section(engine, latent, vectors, products, n_sessions: int,
     rng = np.random.default_rng(seed)
     sim.reset(n_sessions, rng)
     policy = make_policy("greedy", seed=seed)
-    reranker = Reranker(default_chat_model(n_threads=N_THREADS), mode="score", blend_weight=0.0,
+    reranker = Reranker(default_chat_model(n_threads=n_threads()), mode="score", blend_weight=0.0,
                         cache_size=0, timeout_s=60.0)
     weights_pos = position_weights(k, cfg.position_bias)
     ndcg = {w: [] for w in WEIGHTS}

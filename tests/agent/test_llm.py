@@ -82,3 +82,21 @@ def test_transformers_backend_reads_the_default_gguf() -> None:
     model = default_chat_model("transformers", max_new_tokens=8)
     out = model.invoke([HumanMessage("Name one colour.")])
     assert isinstance(out.content, str) and out.content.strip()
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
+def test_bad_thread_setting_is_a_clear_error(monkeypatch, value) -> None:  # type: ignore[no-untyped-def]
+    from agent.llm import default_n_threads
+
+    monkeypatch.setenv("SHELFWISE_LLM_THREADS", value)
+    with pytest.raises(ConfigError, match="SHELFWISE_LLM_THREADS must be a positive integer"):
+        default_n_threads()
+
+
+def test_thread_setting_overrides_the_default(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from agent.llm import default_n_threads
+
+    monkeypatch.setenv("SHELFWISE_LLM_THREADS", "2")
+    assert default_n_threads() == 2
+    monkeypatch.delenv("SHELFWISE_LLM_THREADS")
+    assert default_n_threads() >= 1

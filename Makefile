@@ -6,11 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/install-llama-cpp.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# the CPU build of torch first, so that nothing pulls a multi-GB CUDA build
 	$(BIN)/pip install -q torch==2.13.0
+	# llama.cpp built for a portable CPU baseline (a -march=native build crashes on AMX CPUs)
+	bash scripts/install-llama-cpp.sh $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	# obp 0.4.1 only for the Open Bandit Dataset sample it ships (its own deps clash with current pandas)
 	$(BIN)/pip install -q --no-deps obp==0.4.1

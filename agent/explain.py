@@ -2,10 +2,11 @@
 
 A language model may write the reason, but every sentence is checked against the product's
 own facts (:func:`check_grounding`): a colour, material, pattern or category word the product
-does not have, or a price with a currency that does not match the product's price (±1 %),
-rejects it. A rejected or missing sentence is replaced by a template reason built from the
-product's facts and the shopper's own words, e.g. ``"Black leather bag at $89, matches
-'leather'."``. Without a chat model, the template is always used.
+does not have, a price-level claim ("affordable", "high price") its text does not make, or
+a price with a currency that does not match the product's price (±1 %), rejects it. A rejected
+or missing sentence is replaced by a template reason built from the product's facts and the
+shopper's own words, e.g. ``"Black leather bag at $89, matches 'leather'."``. Without a chat
+model, the template is always used.
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ _STOPWORDS = frozenset("a an the and or for with in on of to my me i im i'm want
 _WORD = re.compile(r"[a-z][a-z\-']*")
 _AMOUNT = re.compile(r"(?P<sym>[$€£¥])\s?(?P<a>\d[\d,]*(?:\.\d+)?)|(?P<b>\d[\d,]*(?:\.\d+)?)\s?"
                      r"(?P<code>usd|eur|gbp|jpy|chf|dollars?|euros?|pounds?)\b", re.IGNORECASE)
+# Claims about how cheap or dear a product is ("affordable", "a high price point"): the
+# product's facts carry no price scale, so such a claim passes only when the product's own
+# text states it (a "budget" line, a "luxury" description).
+_PRICE_LEVEL = re.compile(
+    r"\b(?:cheap(?:er|est)?|affordabl[ey]|inexpensive|budget|bargain|expensive|pricey|pricy|"
+    r"costly|premium|luxur(?:y|ious)|high[- ]end|(?:high|low)(?:er|est)?[- ](?:price|cost)\w*)\b",
+    re.IGNORECASE)
 _WORD_CURRENCY = {"dollar": "USD", "dollars": "USD", "euro": "EUR", "euros": "EUR",
                   "pound": "GBP", "pounds": "GBP"}
 
@@ -120,7 +128,8 @@ def check_grounding(text: str, product: ProductView,
     """Problems of a sentence about ``product`` (empty list: grounded).
 
     Flags colour / material / pattern / category words the product's title, category,
-    description and attributes do not contain, and amounts with a currency (``$120``,
+    description and attributes do not contain, price-level claims ("affordable", "a high
+    price point") its own text does not make, and amounts with a currency (``$120``,
     ``95 EUR``) that differ from the product's price by more than 1 % or use another currency.
 
     Args:
@@ -145,6 +154,11 @@ def check_grounding(text: str, product: ProductView,
             if (w in vs or s in known) and s not in facts and w not in facts and s not in seen:
                 seen.add(s)
                 problems.append(f"{kind} {w!r} is not a fact of the product")
+    fact_text = _product_facts(product)[1]
+    for m in _PRICE_LEVEL.finditer(text or ""):
+        claim = m.group(0).lower()
+        if claim not in fact_text and claim.replace("-", " ") not in fact_text:
+            problems.append(f"price level {claim!r} is not a fact of the product")
     symbols = {v: k for k, v in currency_symbols().items()}
     for m in _AMOUNT.finditer(text or ""):
         raw = m.group("a") or m.group("b")

@@ -22,6 +22,8 @@ BAG = ProductView(id="b1", title="City tote", category="bags", price=89.0, curre
     ("Only $120 for black leather.", "does not match"),
     ("Only 89 EUR for this bag.", "priced in USD"),
     ("A striped black bag.", "pattern 'striped'"),
+    ("It's waterproof and has a high price point.", "price level 'high price'"),
+    ("An affordable everyday tote.", "price level 'affordable'"),
 ])
 def test_grounding_catches_invented_facts(text: str, problem: str) -> None:
     problems = check_grounding(text, BAG)
@@ -32,6 +34,14 @@ def test_grounding_catches_invented_facts(text: str, problem: str) -> None:
                                   "Black bags like this one go with everything."])
 def test_grounding_accepts_true_facts(text: str) -> None:
     assert check_grounding(text, BAG) == []
+
+
+def test_price_level_claims_pass_when_the_product_states_them() -> None:
+    budget = ProductView(id="b2", title="Budget tote", category="bags", price=19.0,
+                         currency="USD", description="An affordable high-end look.")
+    assert check_grounding("An affordable budget tote with a high-end look.", budget) == []
+    assert check_grounding("A cheap tote.", budget) == [
+        "price level 'cheap' is not a fact of the product"]
 
 
 def test_template_reason_uses_facts_and_shopper_words() -> None:

@@ -84,7 +84,8 @@ def _cell(m: Any, digits: int = 3) -> str:
     return f"{m.mean:.{digits}f} [{m.ci_low:.{digits}f}, {m.ci_high:.{digits}f}]"
 
 
-def run(workspace: Path, eval_sessions: int, quick: bool, seed: int) -> list[str]:
+def run(workspace: Path, eval_sessions: int, quick: bool, seed: int,
+        train_seeds: int = 1) -> list[str]:
     """Train and evaluate every policy; return the report's markdown lines."""
     import torch
 
@@ -100,20 +101,29 @@ def run(workspace: Path, eval_sessions: int, quick: bool, seed: int) -> list[str
     results: dict[str, Any] = {}
     train_s: dict[str, float] = {}
     train_sessions: dict[str, int] = {}
-    for name in POLICIES:
+
+    def train_and_evaluate(name: str, train_seed: int) -> tuple[Any, float, int]:
         cfg = _plan(quick)[name]
-        policy = make_policy(name, dim=sim.catalog.dim, seed=seed, **cfg.get("options", {}))
+        policy = make_policy(name, dim=sim.catalog.dim, seed=train_seed,
+                             **cfg.get("options", {}))
         t0 = time.perf_counter()
+        sessions = 0
         if name not in ("random", "greedy"):
-            train_in_sim(policy, sim, cfg["sessions"], seed=seed, epochs=cfg.get("epochs", 1),
-                         epsilon=cfg.get("epsilon", 0.0), batch_sessions=100)
-            train_sessions[name] = cfg["sessions"]
-        else:
-            train_sessions[name] = 0
-        train_s[name] = time.perf_counter() - t0
-        results[name] = evaluate_in_sim(policy, sim, eval_sessions, EVAL_SEED)
-        print(f"{name}: train {train_s[name]:.0f}s, return {results[name].mean_return}",
-              flush=True)
+            train_in_sim(policy, sim, cfg["sessions"], seed=train_seed,
+                         epochs=cfg.get("epochs", 1), epsilon=cfg.get("epsilon", 0.0),
+                         batch_sessions=100)
+            sessions = cfg["sessions"]
+        seconds = time.perf_counter() - t0
+        res = evaluate_in_sim(policy, sim, eval_sessions, EVAL_SEED)
+        print(f"{name} (training seed {train_seed}): train {seconds:.0f}s, return "
+              f"{res.mean_return}", flush=True)
+        return res, seconds, sessions
+
+    for name in POLICIES:
+        results[name], train_s[name], train_sessions[name] = train_and_evaluate(name, seed)
+    slateq_by_seed = {seed: results["slateq"]}
+    for extra in range(1, train_seeds):
+        slateq_by_seed[seed + extra] = train_and_evaluate("slateq", seed + extra)[0]
     for name, quality in (("oracle_myopic", 0.0), ("oracle", 2.0)):
         results[name] = evaluate_in_sim(oracle_policy(sim, diverse=True, quality=quality), sim,
                                         eval_sessions, EVAL_SEED)
@@ -166,6 +176,23 @@ def run(workspace: Path, eval_sessions: int, quick: bool, seed: int) -> list[str
         f"- Oracle (ceiling) return / random: "
         f"{results['oracle'].mean_return.mean / rnd.mean_return.mean:.2f}x",
     ]
+    if len(slateq_by_seed) > 1:
+        checks += ["", "### SlateQ over training seeds", "",
+                   "The interval above covers evaluation noise for one trained SlateQ. Training "
+                   "itself is random (initial weights, exploration, simulated shoppers), so "
+                   "SlateQ was trained again with other seeds (same budget) and evaluated on "
+                   "the same sessions:", "",
+                   "| training seed | mean return | gain ratio vs greedy [95% CI] |",
+                   "|---:|---|---|"]
+        ratios = []
+        for s, res in slateq_by_seed.items():
+            r, lo, hi = paired_ratio_ci(res.stats.returns, per_session("greedy", "return"),
+                                        per_session("random", "return"))
+            ratios.append(r)
+            checks.append(f"| {s} | {_cell(res.mean_return)} | {r:.2f} [{lo:.2f}, {hi:.2f}] |")
+        checks += ["", f"Across {len(ratios)} training seeds the ratio is {min(ratios):.2f} to "
+                   f"{max(ratios):.2f} (mean {np.mean(ratios):.2f}); target 1.5 is met by "
+                   f"{sum(r >= 1.5 for r in ratios)} of {len(ratios)} trained policies."]
     return lines + checks
 
 
@@ -179,12 +206,15 @@ def main() -> None:
     parser.add_argument("--eval-sessions", type=int, default=None,
                         help="evaluation sessions per policy [20000; quick: 200]")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--train-seeds", type=int, default=None,
+                        help="SlateQ trainings with seeds seed, seed+1, ... [3; quick: 1]")
     parser.add_argument("--out", type=Path,
                         default=Path(__file__).parent / "reports" / "policies.md")
     args = parser.parse_args()
     n_eval = args.eval_sessions or (200 if args.quick else 20_000)
     t0 = time.perf_counter()
-    table = run(args.workspace, n_eval, args.quick, args.seed)
+    n_seeds = args.train_seeds or (1 if args.quick else 3)
+    table = run(args.workspace, n_eval, args.quick, args.seed, n_seeds)
     cmd = "benchmarks/policies.py" + (" --quick" if args.quick else "")
     body = [
         "# Slate policies in the shopper simulator",
@@ -250,22 +280,25 @@ DIAGNOSIS = """\
 - Myopic click maximisation takes the bait: `oracle_myopic` (true click utility, no
   quality) has the highest click rate but much shorter sessions than `oracle` (quality
   weight 2); the gap between them is the long-term headroom. LinUCB/LinTS regress the
-  immediate click: they reach the highest learned click rates (1.37-1.39x random) but
-  sessions no longer than random's (8.2 vs 8.2 slates), so their return falls below
-  `greedy`'s (9.2 slates per session; why its slates last longer was not measured).
+  immediate click: they reach the highest learned click rates (see Targets) but sessions
+  no longer than random's (about 8.1-8.2 slates), so their return falls below `greedy`'s
+  (about 9.1 slates per session; why its slates last longer was not measured).
 - SlateQ learns item values by TD(0) on the session return (gamma 0.9, next-state slate
   value under a target network, clicked items only). A clickbait click more often ends the
   session (future value 0) and leaves a low-quality click history in the next state. SlateQ
-  has a lower click rate than the bandits but the longest learned sessions (10.4 slates)
-  and the highest learned return and purchase value, which fits it having learned to
-  favour quality brands (the mechanism was not measured item by item).
-- The run takes a few minutes on two cores; LinUCB's 770x770 confidence term dominates
-  evaluation time.
-- Uncertainty: the gain ratio is a ratio of two noisy gains. Its paired bootstrap interval
-  (see Targets) covers the evaluation sessions only, not the training run (one training
-  seed): SlateQ meets the target narrowly, not with a margin. With 5,000 evaluation
-  sessions the same trained policies gave 1.58 [1.49, 1.68]; with 3,000 instead of 5,000
-  training sessions SlateQ reached about 1.48 in a development run (seed 999).
+  has a lower click rate than the bandits but the longest learned sessions (about 10
+  slates) and the highest learned return and purchase value, which fits it having learned
+  to favour quality brands (the mechanism was not measured item by item).
+- LinUCB's 770x770 confidence term dominates evaluation time.
+- Uncertainty: the gain ratio is a ratio of two noisy gains. The paired bootstrap interval
+  under Targets covers the evaluation sessions of one trained SlateQ; the table of
+  training seeds shows how much training randomness adds. The margin over 1.5 is modest
+  (a few hundredths to about 0.15), not large: with 3,000 instead of 5,000 training
+  sessions SlateQ reached about 1.48 in a development run (seed 999).
+- Figures move a little between machines: the demo workspace is rebuilt on each machine
+  and the aligned image CNN's training is not bit-identical across CPUs (threaded
+  kernels), so the fused product vectors differ slightly (greedy's return was 5.73 on the
+  workspace of 2026-11-25, 5.52 on this one; the SlateQ/greedy ratio 1.55 then, 1.57 now).
 - `reinforce` (2,000 sessions) only slightly beats random; its reward-to-go gradient is
   noisy at this budget and it was not tuned for this simulator.
 - The simulator's parameters (taste 0.7, outside option 3.5, quality weights, seeded

@@ -10,6 +10,10 @@ update the policy online.
 Intent → index filters: wanted categories and price bounds become a
 :class:`index.SearchFilter`; excluded colours and materials ("not leather") are enforced as
 excluded product ids (a post-filter over the catalog's facts), so the policy never sees them.
+Wanted colours and materials ("red leather bag") narrow the candidates the same way when at
+least ``k`` products have them; otherwise the material, then the colour, is relaxed. Without
+this the policy, which scores all of the ~100 retrieved bags, could answer "red leather bag"
+with a pink canvas clutch (it did, with a fresh LinUCB, before this rule).
 """
 
 from __future__ import annotations
@@ -131,6 +135,7 @@ class WorkspaceShopTools:
         self.recommender = recommender
         self.in_stock_only = in_stock_only
         self._excluded_cache: dict[tuple[frozenset[str], frozenset[str]], frozenset[str]] = {}
+        self._wanted_cache: dict[tuple[Any, ...], frozenset[str]] = {}
         self._lock = threading.Lock()
         self.events_recorded = 0
         """New click / purchase events logged through :meth:`record`."""
@@ -143,8 +148,10 @@ class WorkspaceShopTools:
 
     # -- intent → filters ------------------------------------------------------------------
 
-    def filters(self, intent: Intent) -> Any:
+    def filters(self, intent: Intent, k: int | None = None) -> Any:
         """The :class:`index.SearchFilter` of an intent (categories, price bounds, exclusions).
+
+        With ``k``, wanted colours and materials also narrow it (:meth:`unwanted_ids`).
 
         Raises:
             ConfigError: ``min_price`` above ``max_price``.
@@ -154,9 +161,56 @@ class WorkspaceShopTools:
         lo, hi = intent.min_price, intent.max_price
         if lo is not None and hi is not None and lo > hi:
             raise ConfigError(f"min_price {lo} is above max_price {hi}")
-        return SearchFilter(categories=frozenset(intent.categories) or None, min_price=lo,
-                            max_price=hi, in_stock_only=self.in_stock_only,
-                            exclude_ids=self.excluded_ids(intent))
+        flt = SearchFilter(categories=frozenset(intent.categories) or None, min_price=lo,
+                           max_price=hi, in_stock_only=self.in_stock_only,
+                           exclude_ids=self.excluded_ids(intent))
+        if k is None or not (intent.colours or intent.materials):
+            return flt
+        from dataclasses import replace
+
+        return replace(flt, exclude_ids=flt.exclude_ids | self.unwanted_ids(intent, flt, k))
+
+    def unwanted_ids(self, intent: Intent, flt: Any, k: int) -> frozenset[str]:
+        """Products that pass ``flt`` but lack the intent's wanted colour or material.
+
+        Tries colours and materials together, then colours only, then materials only, and
+        returns the exclusions of the first that leaves at least ``k`` products (a product
+        has a colour or material when its title or an attribute value names it); an empty
+        set when none does. Cached per intent; one pass over the catalog otherwise.
+        """
+        key = (frozenset(intent.colours), frozenset(intent.materials), flt.categories,
+               flt.min_price, flt.max_price, flt.in_stock_only, flt.exclude_ids, k)
+        with self._lock:
+            hit = self._wanted_cache.get(key)
+        if hit is not None:
+            return hit
+        import re
+
+        passing = []
+        for p in self.engine.catalog.all():
+            if (flt.categories is not None and p.category not in flt.categories) or \
+                    (flt.min_price is not None and p.price < flt.min_price) or \
+                    (flt.max_price is not None and p.price > flt.max_price) or \
+                    (flt.in_stock_only and not p.in_stock) or p.id in flt.exclude_ids:
+                continue
+            values = " ".join([p.title, *(str(v) for v in (p.attributes or {}).values())])
+            passing.append((p.id, set(re.findall(r"[a-z]+", values.lower()))))
+        out: frozenset[str] = frozenset()
+        for colours, materials in ((intent.colours, intent.materials), (intent.colours, ()),
+                                   ((), intent.materials)):
+            if not colours and not materials:
+                continue
+            keep = {pid for pid, words in passing
+                    if (not colours or words & set(colours))
+                    and (not materials or words & set(materials))}
+            if len(keep) >= k:
+                out = frozenset(pid for pid, _ in passing if pid not in keep)
+                break
+        with self._lock:
+            if len(self._wanted_cache) > 256:
+                self._wanted_cache.clear()
+            self._wanted_cache[key] = out
+        return out
 
     def excluded_ids(self, intent: Intent) -> frozenset[str]:
         """Products that break the intent's exclusions ("not red", "no leather")."""
@@ -190,7 +244,7 @@ class WorkspaceShopTools:
 
     def search(self, intent: Intent, k: int) -> list[tuple[Any, float]]:
         """Products matching ``intent`` with their similarity, best first (nothing logged)."""
-        flt = self.filters(intent)
+        flt = self.filters(intent, k)
         if intent.similar_to:
             hits = self.engine.similar(intent.similar_to, k, flt)
         else:
@@ -201,7 +255,7 @@ class WorkspaceShopTools:
                   user_id: str | None = None) -> WorkspaceSlate:
         """A policy-chosen slate for ``user_id`` (default: the conversation id), logged."""
         resp = self.recommender.recommend(user_id or conversation_id, self._query(intent),
-                                          self.filters(intent), k,
+                                          self.filters(intent, k), k,
                                           session_id=conversation_id,
                                           similar_to=intent.similar_to)
         with self._lock:

@@ -103,3 +103,24 @@ def test_chat_once_real_llm(demo_copy, capsys):
     for p in data["products"]:
         assert p["category"] == "jackets" and p["price"] <= 150 and p["reason"].strip()
     assert data["fallback"] in (True, False)
+
+
+def test_wanted_colour_and_material_narrow_the_slate_then_relax(demo_copy):
+    """The demo's latent table says how many products have the asked-for facts."""
+    from shelfwise.demo_store import load_latent
+
+    latent = load_latent(demo_copy)
+    assistant = open_assistant(demo_copy, llm=False, k=5)
+    cheap_red_leather = latent[(latent.category == "bags") & (latent.colour == "red")
+                               & (latent.material == "leather") & (latent.price <= 100)]
+    assert len(cheap_red_leather) >= 5  # the known answer exists
+    reply = assistant.respond("c-wanted", "red leather bag under 100")
+    assert len(reply.products) == 5
+    for p in reply.products:
+        assert (p.category, p.attributes["colour"], p.attributes["material"]) == \
+            ("bags", "red", "leather") and p.price <= 100
+    # a material no bag has: the material is relaxed, the colour kept
+    assert "velvet" not in set(latent.material)
+    reply = assistant.respond("c-relax", "red velvet bag")
+    assert len(reply.products) == 5
+    assert all(p.category == "bags" and p.attributes["colour"] == "red" for p in reply.products)

@@ -106,9 +106,16 @@ class LinearBanditConfig(PolicyConfig):
     """Plackett-Luce temperature on the exploration scores (reward units)."""
     cascade: bool = False
     """Ignore unclicked items below the last click (cascade examination model)."""
+    prior_cosine: float = 1.0
+    """Prior mean of the weight on ``cos(state, candidate)`` (reward per unit cosine), used
+    when state and candidates share one space. The ridge shrinks toward this prior instead of
+    toward 0, so a fresh bandit ranks by content similarity plus its exploration bonus (cold
+    start) rather than almost at random; ``ridge`` observations' worth of data outweigh it.
+    0 gives the textbook zero prior."""
 
     def validate(self) -> None:  # noqa: D102
         _positive(self, "ridge", "temperature")
+        _non_negative(self, "prior_cosine")
         if not isinstance(self.cascade, bool):
             raise ConfigError(f"cascade must be a bool, got {self.cascade!r}")
 
@@ -152,10 +159,13 @@ class _LinearBandit(SlatePolicy):
         assert self.state_dim is not None and self.cand_dim is not None  # set by _ensure_dims
         p = feature_dim(self.state_dim, self.cand_dim)
         lam = self.config.ridge  # type: ignore[attr-defined]
+        prior = np.zeros(p)
+        if self.state_dim == self.cand_dim:  # features [s * c, c, cos, 1]
+            prior[2 * self.cand_dim] = self.config.prior_cosine  # type: ignore[attr-defined]
         self.A = lam * np.eye(p)
         self.A_inv = np.eye(p) / lam
-        self.b = np.zeros(p)
-        self.theta = np.zeros(p)
+        self.b = lam * prior  # theta = A^-1 b = prior until data arrives
+        self.theta = prior.copy()
         self._chol: np.ndarray | None = None
 
     def _get_params(self) -> dict[str, np.ndarray]:

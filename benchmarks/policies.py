@@ -281,7 +281,7 @@ DIAGNOSIS = """\
   quality) has the highest click rate but much shorter sessions than `oracle` (quality
   weight 2); the gap between them is the long-term headroom. LinUCB/LinTS regress the
   immediate click: they reach the highest learned click rates (see Targets) but sessions
-  no longer than random's (about 8.1-8.2 slates), so their return falls below `greedy`'s
+  barely longer than random's (8.2-8.4 vs 8.2 slates), so their return falls below `greedy`'s
   (about 9.1 slates per session; why its slates last longer was not measured).
 - SlateQ learns item values by TD(0) on the session return (gamma 0.9, next-state slate
   value under a target network, clicked items only). A clickbait click more often ends the

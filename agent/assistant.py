@@ -109,6 +109,12 @@ class _Conversation:
     user_id: str | None = None
 
 
+def product_words(product: ProductView) -> set[str]:
+    """Lower-case words of the product's title and attribute values (its stated facts)."""
+    values = [str(v) for v in dict(product.attributes or {}).values()]
+    return set(re.findall(r"[a-z]+", " ".join([product.title, *values]).lower()))
+
+
 def violates(intent: Intent, product: ProductView) -> str | None:
     """Return the hard constraint of ``intent`` that ``product`` breaks, or None.
 
@@ -128,8 +134,7 @@ def violates(intent: Intent, product: ProductView) -> str | None:
         return f"price {price} > {intent.max_price}"
     if intent.min_price is not None and price < intent.min_price - 1e-9:
         return f"price {price} < {intent.min_price}"
-    attrs = {k.lower(): str(v).lower() for k, v in dict(product.attributes or {}).items()}
-    words = set(re.findall(r"[a-z]+", " ".join([product.title.lower(), *attrs.values()])))
+    words = product_words(product)
     for c in intent.exclude_colours:
         if c in words:
             return f"colour {c} excluded"

@@ -56,7 +56,7 @@ _WORD_CURRENCY = {"dollar": "USD", "dollars": "USD", "euro": "EUR", "euros": "EU
                   "pound": "GBP", "pounds": "GBP"}
 
 
-def _stem(word: str) -> str:
+def singular(word: str) -> str:
     """Crude singular: ``bags → bag``, ``dresses → dress``, ``shoes → shoe``."""
     w = word.lower()
     if len(w) > 4 and w.endswith(("sses", "shes", "ches", "xes")):
@@ -120,7 +120,7 @@ class ExplainStats:
 def _product_facts(product: ProductView) -> tuple[set[str], str]:
     text = " ".join([product.title, product.category, product.description or "",
                      *[f"{k} {v}" for k, v in dict(product.attributes or {}).items()]]).lower()
-    return {_stem(w) for w in _WORD.findall(text)} | set(_WORD.findall(text)), text
+    return {singular(w) for w in _WORD.findall(text)} | set(_WORD.findall(text)), text
 
 
 def check_grounding(text: str, product: ProductView,
@@ -142,19 +142,18 @@ def check_grounding(text: str, product: ProductView,
 
     """
     vocab = vocab or GroundingVocab()
-    facts, _ = _product_facts(product)
+    facts, fact_text = _product_facts(product)
     problems = []
     words = _WORD.findall((text or "").lower())
     seen: set[str] = set()
     for w in words:
-        s = _stem(w)
+        s = singular(w)
         for kind, vs in (("colour", vocab.colours), ("material", vocab.materials),
                          ("pattern", vocab.patterns), ("category", vocab.categories)):
-            known = {_stem(v) for v in vs}
+            known = {singular(v) for v in vs}
             if (w in vs or s in known) and s not in facts and w not in facts and s not in seen:
                 seen.add(s)
                 problems.append(f"{kind} {w!r} is not a fact of the product")
-    fact_text = _product_facts(product)[1]
     for m in _PRICE_LEVEL.finditer(text or ""):
         claim = m.group(0).lower()
         if claim not in fact_text and claim.replace("-", " ") not in fact_text:
@@ -193,14 +192,14 @@ def template_reason(query: str | None, product: ProductView,
     """
     attrs = {k.lower(): v for k, v in dict(product.attributes or {}).items()}
     head = " ".join(x for x in (attrs.get("colour") or attrs.get("color"), attrs.get("material"),
-                                _stem(product.category)) if x)
+                                singular(product.category)) if x)
     head = sanitize_data(head, 80)
     head = head[:1].upper() + head[1:]
     price = format_price(float(product.price), str(product.currency))
     facts, _ = _product_facts(product)
     matched = []
     for w in _WORD.findall((query or "").lower()):
-        if w not in _STOPWORDS and len(w) > 2 and (w in facts or _stem(w) in facts) \
+        if w not in _STOPWORDS and len(w) > 2 and (w in facts or singular(w) in facts) \
                 and w not in matched:
             matched.append(w)
     if matched:
@@ -311,7 +310,7 @@ class Explainer:
                              history_summary=sanitize_data(history or "(none)", 300),
                              product=product_line("A", product)[3:])
         attrs = {str(k).lower(): v for k, v in dict(product.attributes or {}).items()}
-        noun = sanitize_data(str(attrs.get("kind") or _stem(product.category)), 30)
+        noun = sanitize_data(str(attrs.get("kind") or singular(product.category)), 30)
         prefill = f"This {noun} is a good pick because it"
         try:
             out = self.chat_model.complete(  # type: ignore[union-attr]

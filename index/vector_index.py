@@ -590,6 +590,13 @@ class VectorIndex:
             bool(self._stock[slot]),
         )
 
+    def filtered_ids(self, filters: SearchFilter | None = None) -> list[str]:
+        """Ids of the items a search with ``filters`` may return, in insertion order."""
+        mask = self._filter_mask(filters)
+        if mask is None:
+            return self.ids
+        return self._slot_pid[: self._n_slots][mask].tolist()
+
     def _filter_mask(self, filters: SearchFilter | None) -> np.ndarray | None:
         """Boolean mask over slots of items that may be returned; None when all live items may."""
         if (filters is None or filters.is_empty) and self._n_tomb == 0:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from agent.explain import singular
 from shelfwise.catalog import Product
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9\-']*")
@@ -25,20 +26,11 @@ _STOPWORDS = frozenset(
 )
 
 
-def _stem(word: str) -> str:
-    """Crude singular: ``bags → bag``, ``dresses → dress``, ``shoes → shoe``."""
-    if len(word) > 4 and word.endswith(("sses", "shes", "ches", "xes")):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
-
-
 def query_terms(text: str) -> list[str]:
     """Content words of a query, singularised, in order, without repeats or numbers."""
     out: list[str] = []
     for w in _WORD.findall(text.lower()):
-        s = _stem(w)
+        s = singular(w)
         if w not in _STOPWORDS and len(w) > 2 and not w[0].isdigit() and s not in out:
             out.append(s)
     return out
@@ -55,7 +47,7 @@ def product_terms(product: Product) -> frozenset[str]:
         ]
     ).lower()
     words = _WORD.findall(text)
-    return frozenset(words) | frozenset(_stem(w) for w in words)
+    return frozenset(words) | frozenset(singular(w) for w in words)
 
 
 def term_overlap(query: str, products: Sequence[Product]) -> np.ndarray:
@@ -71,7 +63,5 @@ def term_overlap(query: str, products: Sequence[Product]) -> np.ndarray:
     terms = query_terms(query)
     if not terms or not products:
         return np.zeros(len(products), dtype=np.float64)
-    return np.array(
-        [sum(t in product_terms(p) for t in terms) / len(terms) for p in products],
-        dtype=np.float64,
-    )
+    found = [len(product_terms(p).intersection(terms)) for p in products]
+    return np.asarray(found, dtype=np.float64) / len(terms)

@@ -176,7 +176,8 @@ class WorkspaceShopTools:
         Tries colours and materials together, then colours only, then materials only, and
         returns the exclusions of the first that leaves at least ``k`` products (a product
         has a colour or material when its title or an attribute value names it); an empty
-        set when none does. Cached per intent; one pass over the catalog otherwise.
+        set when none does. Cached per intent; otherwise one pass over the products the
+        index lets through ``flt``.
         """
         key = (frozenset(intent.colours), frozenset(intent.materials), flt.categories,
                flt.min_price, flt.max_price, flt.in_stock_only, flt.exclude_ids, k)
@@ -184,17 +185,10 @@ class WorkspaceShopTools:
             hit = self._wanted_cache.get(key)
         if hit is not None:
             return hit
-        import re
+        from agent.assistant import product_words
 
-        passing = []
-        for p in self.engine.catalog.all():
-            if (flt.categories is not None and p.category not in flt.categories) or \
-                    (flt.min_price is not None and p.price < flt.min_price) or \
-                    (flt.max_price is not None and p.price > flt.max_price) or \
-                    (flt.in_stock_only and not p.in_stock) or p.id in flt.exclude_ids:
-                continue
-            values = " ".join([p.title, *(str(v) for v in (p.attributes or {}).values())])
-            passing.append((p.id, set(re.findall(r"[a-z]+", values.lower()))))
+        passing = [(p.id, product_words(p)) for p in
+                   self.engine.products(self.engine.index.filtered_ids(flt))]
         out: frozenset[str] = frozenset()
         for colours, materials in ((intent.colours, intent.materials), (intent.colours, ()),
                                    ((), intent.materials)):

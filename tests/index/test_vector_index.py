@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -48,7 +50,7 @@ def test_unfiltered_search_shapes_and_self_match(built, small_data):
     assert built.ids == ids
 
 
-@pytest.mark.parametrize(
+FILTER_CASES = pytest.mark.parametrize(
     "flt",
     [
         SearchFilter(categories=frozenset({"cat3"})),
@@ -58,6 +60,19 @@ def test_unfiltered_search_shapes_and_self_match(built, small_data):
     ],
     ids=["category", "price-stock", "two-cats-price", "selective"],
 )
+
+
+@FILTER_CASES
+def test_filtered_ids_are_exactly_the_allowed_items(built, small_data, flt):
+    ids, _, metas, _ = small_data
+    excluding = dataclasses.replace(flt, exclude_ids=frozenset(ids[:50]))
+    for f in (flt, excluding):
+        allowed = _allowed(metas, f, ids)
+        assert built.filtered_ids(f) == [p for p, ok in zip(ids, allowed, strict=True) if ok]
+    assert built.filtered_ids() == ids
+
+
+@FILTER_CASES
 def test_filtered_search_returns_k_valid_results(built, small_data, flt):
     ids, x, metas, q = small_data
     allowed = _allowed(metas, flt, ids)

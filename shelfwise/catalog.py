@@ -1,35 +1,63 @@
-"""Products: the record, strict loaders for CSV / JSON Lines / Parquet, and the SQLite store.
+"""Products: the record, the catalog file loader and the SQLite store.
 
-Input columns (CSV header, JSON keys or Parquet columns):
+Catalog files come as a shop exports them (see :mod:`shelfwise.feeds`): Google Merchant
+Center product data (TSV/CSV, or the XML feed), a Shopify product CSV export, or any CSV, TSV,
+JSON Lines or Parquet table. The format is detected from the content and header
+(``fmt="auto"``) or forced (``csv``, ``tsv``, ``jsonl``, ``parquet``, ``merchant-tsv``,
+``merchant-xml``, ``shopify``).
 
-    id, title, description, category, price, currency, attributes, image, in_stock
+Columns of a plain table (header matching ignores case, spaces, ``_`` and ``-``; a column map
+``{field: column}`` names others, e.g. ``{"title": "Name", "price": "Sale Price"}``):
+
+    id, title, description, category, price, sale_price, currency, attributes, image, url,
+    in_stock
 
 ``id``, ``title``, ``category`` and ``price`` are required; the rest are optional.
-``attributes`` is a JSON object of string values (a JSON string in CSV cells); columns named
-``attr_<name>`` are merged into it, so a flat CSV works too. ``image`` is a file path, relative
-paths resolved against the catalog file's folder; the file must exist and decode as an image.
-``in_stock`` accepts true/false, yes/no, 1/0 (default true).
+
+* ``price`` is a number or text with a currency in the common forms (``"15.00 USD"``,
+  ``"$15"``, ``"1.299,00 EUR"``, ``"EUR 12"``, ``"12,50 €"``); the currency comes from the
+  ``currency`` column, else the price text, else the default (``USD`` unless configured).
+  A ``currency`` column and a currency code in the price that disagree reject the row.
+* ``sale_price``, when given, is what the shopper pays now: it becomes ``price`` and the
+  regular price is kept as attribute ``regular_price``.
+* ``attributes`` is a JSON object of text values (a JSON string in CSV cells); columns named
+  ``attr_<name>`` are merged into it. Keys are lower case; ``color`` is stored as ``colour``.
+* ``description`` may be HTML: it is stored as plain text (beautifulsoup4).
+* ``image`` is empty, an ``http(s)://`` URL (kept as is and not downloaded unless asked:
+  ``shelfwise ingest --fetch-images``), or a file path (relative paths resolved against the
+  catalog file's folder). A local file is checked by :func:`shelfwise.images.check_image_file`:
+  unreadable files, non-images, decompression bombs and giant images reject the row. A path
+  that does not exist does **not** reject the row: the product loads without an image (a
+  text-only vector) and is listed as "image missing" in the side file and the summary.
+* ``url`` is the product page (``http(s)://``), shown as "Open" on the web page.
+* ``in_stock`` accepts true/false, yes/no, 1/0, quantities (``> 0`` in stock) and the
+  availability words ``in_stock``, ``in stock``, ``out_of_stock``, ``out of stock``,
+  ``preorder``, ``backorder``. Preorder and backorder count as **not in stock** (they cannot
+  ship now); a word is also kept as attribute ``availability``. Empty means in stock.
 
 A bad row raises :class:`CatalogError` naming the file, the row and the field. With
 ``skip_invalid=True`` bad rows are written, with their reasons, to a side file
 (``<catalog>.rejects.jsonl`` unless given) and the rest are loaded: a row is never dropped
-silently.
+silently. Products a feed marks as not for sale (Shopify drafts) are skipped, not refused, and
+listed in the same side file. Hostile files (deeply nested or huge-number JSON, lone
+surrogates, U+2028 in JSON Lines, XML entity bombs, binary garbage) end as named errors or
+rejects, never a crash.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import math
+import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from shelfwise.errors import CatalogError
+from shelfwise.errors import CatalogError, ConfigError
 
 REQUIRED_FIELDS = ("id", "title", "category", "price")
 KNOWN_FIELDS = (
@@ -38,14 +66,16 @@ KNOWN_FIELDS = (
     "description",
     "category",
     "price",
+    "sale_price",
     "currency",
     "attributes",
     "image",
+    "url",
     "in_stock",
 )
-SUPPORTED_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
-_TRUE = {"true", "1", "yes", "y", "t"}
-_FALSE = {"false", "0", "no", "n", "f"}
+MAX_TEXT_CHARS = 100_000
+"""Longest text field accepted (a description of 100k characters is already a mistake)."""
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 @dataclass(frozen=True)
@@ -55,13 +85,15 @@ class Product:
     Attributes:
         id: Unique product id (non-empty string).
         title: Short display name.
-        description: Free text; may be empty.
+        description: Plain text; may be empty.
         category: Category name, lower case (``"bags"``).
-        price: Price in ``currency``, ``>= 0``.
+        price: Price in ``currency``, ``>= 0``: what the shopper pays now.
         currency: ISO 4217 code.
         attributes: Extra facts as strings (colour, material, brand...).
-        image: Absolute path of the product image, or ``None``.
-        in_stock: Whether the product can be bought now.
+        image: Absolute path of the product image, an ``http(s)://`` URL (not downloaded
+            until ``shelfwise images fetch``), or ``None``.
+        in_stock: Whether the product can be bought and shipped now.
+        url: The product's page in the shop (``http(s)://``), or ``None``.
     """
 
     id: str
@@ -73,6 +105,7 @@ class Product:
     attributes: dict[str, str] = field(default_factory=dict)
     image: str | None = None
     in_stock: bool = True
+    url: str | None = None
 
     def text(self) -> str:
         """The text the text encoder embeds: title, category, attributes, description."""
@@ -86,8 +119,11 @@ class Product:
 
     def content_hash(self) -> str:
         """SHA-256 of every field, so that a changed product is re-encoded and nothing else."""
-        data = json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(data.encode("utf-8")).hexdigest()
+        data = asdict(self)
+        if data["url"] is None:  # hashes of products without a link stay as they were
+            del data["url"]
+        text = json.dumps(data, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -96,25 +132,65 @@ class Product:
 
 @dataclass(frozen=True)
 class Reject:
-    """A row that did not load: where it was and why."""
+    """A record that did not load: where it was and why.
+
+    Attributes:
+        file: The catalog file.
+        row: 1-based data row (or XML item) number.
+        field: The field at fault (``"row"``/``"json"`` for a record that could not be read).
+        reason: What was wrong, in words.
+        raw: The record as read.
+        kind: ``"rejected"`` (bad data), ``"skipped"`` (a feed marked it not for sale) or
+            ``"image_missing"`` (loaded without its image file).
+        unit: ``"row"`` or ``"item"``, for messages.
+    """
 
     file: str
     row: int
     field: str
     reason: str
     raw: dict[str, Any]
+    kind: str = "rejected"
+    unit: str = "row"
 
     def message(self) -> str:
-        return f"{self.file}: row {self.row}: field '{self.field}': {self.reason}"
+        """``<file>: row <n>: field '<field>': <reason>``."""
+        return f"{self.file}: {self.unit} {self.row}: field '{self.field}': {self.reason}"
 
 
 @dataclass
 class LoadResult:
-    """What a catalog file gave: the valid products and the rejected rows."""
+    """What a catalog file gave.
+
+    Attributes:
+        products: The valid products, in file order.
+        rejects: Refused records (bad data).
+        rejects_path: The side file listing rejects, skipped records and missing images;
+            ``None`` when there were none.
+        format: The reader used (``csv``, ``merchant-xml``, ``shopify``...).
+        skipped: Records deliberately not loaded (Shopify drafts), with the reason.
+        missing_images: Products loaded without their image because the file does not
+            exist, as ``Reject`` entries of kind ``image_missing``.
+        ignored_columns: Columns of a plain table that feed no field.
+    """
 
     products: list[Product]
     rejects: list[Reject]
     rejects_path: Path | None
+    format: str = "csv"
+    skipped: list[Reject] = field(default_factory=list)
+    missing_images: list[Reject] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+
+    @property
+    def local_images(self) -> int:
+        """Products whose image is a checked local file."""
+        return sum(1 for p in self.products if p.image and not _is_url(p.image))
+
+    @property
+    def url_images(self) -> int:
+        """Products whose image is a URL (not downloaded by loading)."""
+        return sum(1 for p in self.products if p.image and _is_url(p.image))
 
 
 class _RowError(Exception):
@@ -124,256 +200,414 @@ class _RowError(Exception):
         self.reason = reason
 
 
-def _bad_utf8(value: str) -> bool:
-    # Undecodable bytes survive as lone surrogates (surrogateescape); real text never has them.
-    return any("\udc80" <= ch <= "\udcff" for ch in value)
+def _is_url(value: str) -> bool:
+    from shelfwise.images import is_url
+
+    return is_url(value)
 
 
-def _text(raw: dict[str, Any], name: str, *, required: bool) -> str:
+def _show(value: Any, limit: int = 60) -> str:
+    """``repr`` that never raises (huge ints, deep nesting) and stays short."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        text = f"<{type(value).__name__} too large to print>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _bad_text(value: str) -> bool:
+    # Undecodable bytes survive as lone surrogates (surrogateescape), and JSON may spell a lone
+    # surrogate ("\ud800"); real text never holds either and SQLite cannot store them.
+    return any("\ud800" <= ch <= "\udfff" for ch in value)
+
+
+def _blank(value: Any) -> bool:
+    return (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or (isinstance(value, str) and not value.strip())
+    )
+
+
+def _text(raw: Mapping[str, Any], name: str, *, required: bool) -> str:
     value = raw.get(name)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _blank(value):
         value = ""
     if not isinstance(value, str):
-        if isinstance(value, int | float) and not isinstance(value, bool) and name == "id":
-            value = str(value)
+        if (
+            isinstance(value, int | float | Decimal)
+            and not isinstance(value, bool)
+            and (name == "id")
+        ):
+            try:
+                value = str(value)
+            except ValueError:
+                raise _RowError(name, "must be text, got an integer too long to print") from None
         else:
-            raise _RowError(name, f"must be text, got {type(value).__name__} {value!r}")
-    if _bad_utf8(value):
-        raise _RowError(name, "is not valid UTF-8 text")
+            raise _RowError(name, f"must be text, got {type(value).__name__} {_show(value)}")
+    if _bad_text(value):
+        raise _RowError(name, "is not valid UTF-8 text (undecodable bytes or a lone surrogate)")
+    if len(value) > MAX_TEXT_CHARS:
+        raise _RowError(name, f"is {len(value):,} characters long, over {MAX_TEXT_CHARS:,}")
     value = value.strip()
     if required and not value:
         raise _RowError(name, "is missing or empty")
     return value
 
 
-def _price(raw: dict[str, Any]) -> float:
-    value = raw.get("price")
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise _RowError("price", "is missing or empty")
-    if isinstance(value, bool):
-        raise _RowError("price", f"must be a number, got {value!r}")
+def _price(raw: Mapping[str, Any], name: str) -> tuple[float, str | None, bool] | None:
+    from shelfwise.feeds.prices import PriceError, parse_price
+
+    value = raw.get(name)
+    if _blank(value):
+        if name == "price":
+            raise _RowError(name, "is missing or empty")
+        return None
+    if isinstance(value, Decimal):
+        value = float(value)
+    if isinstance(value, str) and _bad_text(value):
+        raise _RowError(name, "is not valid UTF-8 text (undecodable bytes or a lone surrogate)")
     try:
-        price = float(value)
-    except (TypeError, ValueError):
-        raise _RowError("price", f"must be a number, got {value!r}") from None
-    if not math.isfinite(price):
-        raise _RowError("price", f"must be a finite number, got {value!r}")
-    if price < 0:
-        raise _RowError("price", f"must be >= 0, got {price:g}")
-    return price
+        price = parse_price(value)
+    except PriceError as exc:
+        raise _RowError(name, str(exc)) from None
+    if price.amount < 0:
+        raise _RowError(name, f"must be >= 0, got {price.amount:g}")
+    return price.amount, price.currency, price.from_symbol
 
 
-def _in_stock(raw: dict[str, Any]) -> bool:
+def _currency(
+    raw: Mapping[str, Any], found: list[tuple[str, str | None, bool]], default: str
+) -> str:
+    column = _text(raw, "currency", required=False).upper()
+    if column and not _CURRENCY.match(column):
+        raise _RowError("currency", f"must be a 3-letter ISO 4217 code, got {_show(column)}")
+    codes = {code for _f, code, weak in found if code and not weak}
+    symbols = {code for _f, code, weak in found if code and weak}
+    for name, code, weak in found:
+        if code and not weak and column and code != column:
+            raise _RowError(name, f"is in {code} but the currency column says {column}")
+    if len(codes) > 1:
+        raise _RowError(
+            "sale_price",
+            f"price and sale_price are in different currencies ({', '.join(sorted(codes))})",
+        )
+    if column:
+        return column
+    if codes:
+        return codes.pop()
+    if len(symbols) == 1:
+        return symbols.pop()
+    return default
+
+
+def _in_stock(raw: Mapping[str, Any]) -> tuple[bool, str | None]:
+    from shelfwise.feeds.prices import PriceError, parse_availability
+
     value = raw.get("in_stock")
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return True
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise _RowError("in_stock", f"must be true or false, got {value!r}")
+    if isinstance(value, str) and _bad_text(value):
+        raise _RowError(
+            "in_stock", "is not valid UTF-8 text (undecodable bytes or a lone surrogate)"
+        )
+    try:
+        return parse_availability(value)
+    except PriceError as exc:
+        raise _RowError("in_stock", str(exc)) from None
 
 
-def _attributes(raw: dict[str, Any]) -> dict[str, str]:
+def _attributes(raw: Mapping[str, Any]) -> dict[str, str]:
+    from shelfwise.feeds.records import attribute_key
+
     value = raw.get("attributes")
     attrs: dict[str, Any]
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if _blank(value):
         attrs = {}
     elif isinstance(value, dict):
         attrs = dict(value)
     elif isinstance(value, str):
-        if _bad_utf8(value):
+        if _bad_text(value):
             raise _RowError("attributes", "is not valid UTF-8 text")
         try:
             attrs = json.loads(value)
         except json.JSONDecodeError as exc:
             raise _RowError("attributes", f"must be a JSON object: {exc.msg}") from None
+        except (RecursionError, ValueError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise _RowError("attributes", f"must be a JSON object: {reason}") from None
         if not isinstance(attrs, dict):
             raise _RowError("attributes", f"must be a JSON object, got {type(attrs).__name__}")
     else:
         raise _RowError("attributes", f"must be an object, got {type(value).__name__}")
     for key, val in raw.items():
-        if isinstance(key, str) and key.startswith("attr_") and val not in (None, ""):
-            if not (isinstance(val, float) and math.isnan(val)):
-                attrs[key[5:]] = val
+        if isinstance(key, str) and key.startswith("attr_") and not _blank(val):
+            attrs[key[5:]] = val
     out: dict[str, str] = {}
     for key, val in attrs.items():
-        if isinstance(val, bool) or not isinstance(val, str | int | float):
-            raise _RowError(f"attributes.{key}", f"must be text or a number, got {val!r}")
-        text = str(val).strip()
-        if _bad_utf8(text) or _bad_utf8(str(key)):
+        if isinstance(val, bool) or not isinstance(val, str | int | float | Decimal):
+            raise _RowError(f"attributes.{key}", f"must be text or a number, got {_show(val)}")
+        if isinstance(val, float) and not math.isfinite(val):
+            raise _RowError(f"attributes.{key}", f"must be a finite number, got {val!r}")
+        try:
+            text = str(val).strip()
+        except ValueError:
+            raise _RowError(f"attributes.{key}", "is an integer too long to print") from None
+        if _bad_text(text) or _bad_text(str(key)):
             raise _RowError(f"attributes.{key}", "is not valid UTF-8 text")
-        out[str(key).strip().lower()] = text
+        if len(text) > MAX_TEXT_CHARS:
+            raise _RowError(f"attributes.{key}", f"is over {MAX_TEXT_CHARS:,} characters")
+        name = attribute_key(str(key)) or str(key).strip().lower()
+        if text:
+            out[name] = text
     return out
 
 
-def _image(raw: dict[str, Any], base: Path) -> str | None:
+def _web_address(value: str, name: str) -> str:
+    from urllib.parse import urlsplit
+
+    if len(value) > 2048 or any(ch.isspace() for ch in value):
+        raise _RowError(name, f"is not a valid web address: {_show(value)}")
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:
+        raise _RowError(name, f"is not a valid web address: {exc}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise _RowError(name, f"must be an http(s):// address, got {_show(value)}")
+    return value
+
+
+def _image(raw: Mapping[str, Any], base: Path) -> tuple[str | None, str | None]:
+    """``(image, missing path)``: a checked local path, a URL, or ``None`` (+ why)."""
+    from shelfwise.images import ImageError, check_image_file
+
     value = _text(raw, "image", required=False)
     if not value:
-        return None
+        return None, None
+    if _is_url(value):
+        return _web_address(value, "image"), None
+    if "://" in value:
+        raise _RowError(
+            "image", f"must be a file path or an http(s):// address, got {_show(value)}"
+        )
     path = Path(value).expanduser()
     if not path.is_absolute():
         path = base / path
-    if not path.is_file():
-        raise _RowError("image", f"file not found: {path}")
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        with Image.open(path) as img:
-            img.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise _RowError("image", f"cannot read image {path}: {exc}") from None
-    return str(path.resolve())
+        exists = path.exists()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        raise _RowError("image", f"is not a usable file path: {_show(value)}") from None
+    if not exists:
+        return None, str(path)
+    try:
+        check_image_file(path)
+    except ImageError as exc:
+        raise _RowError("image", str(exc)) from None
+    return str(path.resolve()), None
 
 
-def parse_product(raw: dict[str, Any], base: Path) -> Product:
-    """Validate one raw row into a :class:`Product`.
+def _parse(raw: Mapping[str, Any], base: Path, default_currency: str) -> tuple[Product, str | None]:
+    from shelfwise.feeds.html import html_to_text, looks_like_html
+
+    # Fields are checked in the order of the columns, so the first bad one is named.
+    product_id = _text(raw, "id", required=True)
+    title = _text(raw, "title", required=True)
+    description = _text(raw, "description", required=False)
+    if looks_like_html(description):
+        description = html_to_text(description)
+    category = " ".join(_text(raw, "category", required=True).lower().split())
+    price = _price(raw, "price")
+    if price is None:
+        raise _RowError("price", "is missing or empty")
+    sale = _price(raw, "sale_price")
+    found = [("price", price[1], price[2])]
+    amount = price[0]
+    attributes = _attributes(raw)
+    if sale is not None:
+        found.append(("sale_price", sale[1], sale[2]))
+        if sale[0] != price[0]:
+            attributes["regular_price"] = f"{price[0]:.2f}"
+        amount = sale[0]
+    currency = _currency(raw, found, default_currency)
+    image, missing = _image(raw, base)
+    in_stock, word = _in_stock(raw)
+    if word is not None:
+        attributes.setdefault("availability", word)
+    url = _text(raw, "url", required=False)
+    product = Product(
+        id=product_id,
+        title=title,
+        description=description,
+        category=category,
+        price=amount,
+        currency=currency,
+        attributes=attributes,
+        image=image,
+        in_stock=in_stock,
+        url=_web_address(url, "url") if url else None,
+    )
+    return product, missing
+
+
+def parse_product(raw: Mapping[str, Any], base: Path, *, default_currency: str = "USD") -> Product:
+    """Validate one record (fields by shelfwise name) into a :class:`Product`.
+
+    Args:
+        raw: Field -> value (see the module docstring for what each accepts).
+        base: Folder that relative image paths are resolved against.
+        default_currency: Currency when neither a column nor the price text names one.
 
     Raises:
-        _RowError: the first invalid field.
+        CatalogError: the first invalid field, as ``field '<name>': <reason>``.
     """
-    return Product(
-        id=_text(raw, "id", required=True),
-        title=_text(raw, "title", required=True),
-        description=_text(raw, "description", required=False),
-        category=_text(raw, "category", required=True).lower(),
-        price=_price(raw),
-        currency=(_text(raw, "currency", required=False) or "USD").upper(),
-        attributes=_attributes(raw),
-        image=_image(raw, base),
-        in_stock=_in_stock(raw),
-    )
-
-
-def _read_bytes(path: Path) -> str:
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CatalogError(f"{path}: cannot read catalog file: {exc.strerror or exc}") from exc
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    return data.decode("utf-8", errors="surrogateescape")
+        return _parse(raw, base, default_currency)[0]
+    except _RowError as exc:
+        raise CatalogError(f"field '{exc.field}': {exc.reason}") from None
 
 
-def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    text = _read_bytes(path)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not reader.fieldnames:
-        raise CatalogError(f"{path}: empty CSV file (no header row)")
-    missing = [f for f in REQUIRED_FIELDS if f not in reader.fieldnames]
-    if missing:
-        raise CatalogError(
-            f"{path}: CSV header lacks required column(s) {', '.join(missing)}; "
-            f"found: {', '.join(reader.fieldnames)}"
-        )
-    try:
-        for number, row in enumerate(reader, start=1):
-            if None in row:  # more cells than header columns
-                raise CatalogError(f"{path}: row {number}: has more cells than the header")
-            yield number, dict(row)
-    except csv.Error as exc:
-        raise CatalogError(f"{path}: row {reader.line_num}: malformed CSV: {exc}") from exc
-
-
-def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    text = _read_bytes(path)
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield number, {"__error__": ("json", f"not valid JSON: {exc.msg}"), "__line__": line}
-            continue
-        if not isinstance(row, dict):
-            yield number, {"__error__": ("json", "each line must be a JSON object")}
-            continue
-        yield number, row
-
-
-def _iter_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise CatalogError(f"{path}: not a readable Parquet file: {exc}") from exc
-    missing = [f for f in REQUIRED_FIELDS if f not in table.column_names]
-    if missing:
-        raise CatalogError(
-            f"{path}: Parquet file lacks required column(s) {', '.join(missing)}; "
-            f"found: {', '.join(table.column_names)}"
-        )
-    yield from enumerate(table.to_pylist(), start=1)
-
-
-def _format_of(path: Path) -> str:
-    fmt = SUPPORTED_SUFFIXES.get(path.suffix.lower())
-    if fmt is None:
-        raise CatalogError(
-            f"{path}: unsupported catalog format {path.suffix or '(no suffix)'!r}; "
-            f"use one of: {', '.join(sorted(SUPPORTED_SUFFIXES))}"
-        )
-    return fmt
+def _clean_raw(raw: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in list(raw.items())[:200]:
+        if isinstance(value, str) and len(value) > 2000:
+            value = value[:2000] + "…"
+        elif not isinstance(value, str | float | bool | None):
+            value = _show(value, 2000) if not isinstance(value, int) else value
+            if isinstance(value, int):
+                try:
+                    str(value)
+                except ValueError:
+                    value = "<integer too long to print>"
+        out[str(key)] = value
+    return out
 
 
 def load_catalog(
-    path: str | Path, *, skip_invalid: bool = False, rejects_path: str | Path | None = None
+    path: str | Path,
+    *,
+    skip_invalid: bool = False,
+    rejects_path: str | Path | None = None,
+    fmt: str | None = None,
+    column_map: Mapping[str, str] | None = None,
+    map_given: bool = False,
+    default_currency: str = "USD",
+    shop_url: str | None = None,
 ) -> LoadResult:
-    """Read and validate a catalog file (CSV, JSON Lines or Parquet).
+    """Read and validate a catalog file in any supported format.
 
     Args:
-        path: The catalog file; its suffix picks the format.
+        path: The catalog file.
         skip_invalid: Write bad rows to ``rejects_path`` instead of failing on the first one.
-        rejects_path: Side file (JSON Lines) for rejected rows; default
-            ``<path>.rejects.jsonl``. Written only when there are rejects.
+        rejects_path: Side file (JSON Lines) for rejected and skipped records and missing
+            images; default ``<path>.rejects.jsonl``. Written only when there is something.
+        fmt: ``auto`` (default), ``csv``, ``tsv``, ``jsonl``, ``parquet``, ``merchant-tsv``,
+            ``merchant-xml`` or ``shopify``.
+        column_map: ``{field: column}`` for plain tables (see :mod:`shelfwise.feeds.generic`).
+        map_given: The map came from the command line (an error on feed formats).
+        default_currency: Currency for prices that name none.
+        shop_url: The shop's address, for Shopify product links.
 
     Raises:
-        CatalogError: a missing/unreadable file, an unsupported format, or (unless
-            ``skip_invalid``) the first bad row, naming file, row and field.
+        CatalogError: a missing, unreadable, empty, binary or malformed file, a table
+            without required columns, or (unless ``skip_invalid``) the first bad record,
+            naming file, row and field.
+        ConfigError: an unknown format or a column map that does not fit the file.
     """
+    from shelfwise.errors import ShelfwiseError
+    from shelfwise.feeds.detect import FileFormatError
+    from shelfwise.feeds.readers import open_feed
+
     path = Path(path).expanduser()
     if not path.is_file():
         raise CatalogError(f"{path}: catalog file not found")
-    reader = {"csv": _iter_csv, "jsonl": _iter_jsonl, "parquet": _iter_parquet}[_format_of(path)]
+    default_currency = default_currency.strip().upper()
+    if not _CURRENCY.match(default_currency):
+        raise ConfigError(
+            f"default currency must be a 3-letter ISO 4217 code, got {default_currency!r}"
+        )
     base = path.resolve().parent
     products: list[Product] = []
     rejects: list[Reject] = []
+    skipped: list[Reject] = []
+    missing: list[Reject] = []
     first_row: dict[str, int] = {}
-    for number, raw in reader(path):
-        try:
-            if "__error__" in raw:
-                raise _RowError(*raw["__error__"])
-            product = parse_product(raw, base)
-            if product.id in first_row:
-                raise _RowError(
-                    "id", f"duplicate id {product.id!r} (first seen in row {first_row[product.id]})"
+    try:
+        feed = open_feed(path, fmt, column_map=column_map, map_given=map_given, shop_url=shop_url)
+        for record in feed.records:
+            unit = record.unit
+            if record.skip:
+                skipped.append(
+                    Reject(
+                        str(path),
+                        record.number,
+                        "status",
+                        record.skip,
+                        _clean_raw(record.raw),
+                        "skipped",
+                        unit,
+                    )
                 )
-        except _RowError as exc:
-            raw_clean = {
-                str(k): (v if isinstance(v, str | int | float | bool | None) else str(v))
-                for k, v in raw.items()
-                if k != "__error__"
-            }
-            reject = Reject(str(path), number, exc.field, exc.reason, raw_clean)
-            if not skip_invalid:
-                raise CatalogError(reject.message()) from None
-            rejects.append(reject)
-            continue
-        first_row[product.id] = number
-        products.append(product)
+                continue
+            try:
+                if record.error:
+                    raise _RowError(*record.error)
+                product, missing_image = _parse(record.values, base, default_currency)
+                if product.id in first_row:
+                    raise _RowError(
+                        "id",
+                        f"duplicate id {product.id!r} (first seen in {unit} "
+                        f"{first_row[product.id]})",
+                    )
+            except _RowError as exc:
+                reject = Reject(
+                    str(path),
+                    record.number,
+                    exc.field,
+                    exc.reason,
+                    _clean_raw(record.raw),
+                    "rejected",
+                    unit,
+                )
+                if not skip_invalid:
+                    raise CatalogError(reject.message()) from None
+                rejects.append(reject)
+                continue
+            if missing_image:
+                missing.append(
+                    Reject(
+                        str(path),
+                        record.number,
+                        "image",
+                        f"image file not found: {missing_image}; loaded without an image",
+                        {"id": product.id},
+                        "image_missing",
+                        unit,
+                    )
+                )
+            first_row[product.id] = record.number
+            products.append(product)
+    except FileFormatError as exc:
+        raise CatalogError(str(exc)) from None
+    except ShelfwiseError:
+        raise
+    except RecursionError:
+        raise CatalogError(f"{path}: data nested too deeply to read") from None
     written: Path | None = None
-    if rejects:
+    side = rejects + skipped + missing
+    if side:
         written = (
             Path(rejects_path) if rejects_path else path.with_name(path.name + ".rejects.jsonl")
         )
-        with written.open("w", encoding="utf-8", errors="surrogateescape") as fh:
-            for r in rejects:
-                fh.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
-    return LoadResult(products, rejects, written)
+        side.sort(key=lambda r: r.row)
+        try:
+            with written.open("w", encoding="utf-8", errors="backslashreplace") as fh:
+                for r in side:
+                    fh.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
+        except OSError as exc:
+            raise CatalogError(
+                f"{written}: cannot write the rejects file: {exc.strerror or exc}"
+            ) from exc
+    return LoadResult(
+        products, rejects, written, feed.format, skipped, missing, feed.ignored_columns
+    )
 
 
 def load_products(
@@ -381,6 +615,25 @@ def load_products(
 ) -> list[Product]:
     """The valid products of a catalog file; see :func:`load_catalog`."""
     return load_catalog(path, skip_invalid=skip_invalid, rejects_path=rejects_path).products
+
+
+@dataclass
+class UpsertReport:
+    """What writing products into the store changed."""
+
+    new: int = 0
+    """Products whose id was not in the catalog."""
+    updated: int = 0
+    """Products whose id was there with different content."""
+    unchanged: int = 0
+    """Products already there, identical."""
+    removed: int = 0
+    """Old products dropped (only when replacing the catalog)."""
+
+    @property
+    def written(self) -> int:
+        """Products written (new + updated + unchanged)."""
+        return self.new + self.updated + self.unchanged
 
 
 _SCHEMA = """
@@ -395,7 +648,8 @@ CREATE TABLE IF NOT EXISTS products (
     image TEXT,
     in_stock INTEGER NOT NULL,
     content_hash TEXT NOT NULL,
-    position INTEGER NOT NULL
+    position INTEGER NOT NULL,
+    url TEXT
 );
 CREATE INDEX IF NOT EXISTS products_category ON products(category);
 """
@@ -410,44 +664,107 @@ class CatalogStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False)
             self._db.executescript(_SCHEMA)
+            self._migrate()
         except sqlite3.DatabaseError as exc:
             raise CatalogError(f"{self.path}: cannot open the catalog database: {exc}") from exc
+
+    def _migrate(self) -> None:
+        """Bring a database written by an older shelfwise up to the current schema."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(products)")}
+        if "url" not in columns:  # product page links arrived after the first release
+            with self._db:
+                self._db.execute("ALTER TABLE products ADD COLUMN url TEXT")
 
     def close(self) -> None:
         self._db.close()
 
+    def _rows(self, products: Iterable[Product], start: int) -> list[tuple[Any, ...]]:
+        return [
+            (
+                p.id,
+                p.title,
+                p.description,
+                p.category,
+                p.price,
+                p.currency,
+                json.dumps(p.attributes, ensure_ascii=False, sort_keys=True),
+                p.image,
+                int(p.in_stock),
+                p.content_hash(),
+                start + offset,
+                p.url,
+            )
+            for offset, p in enumerate(products)
+        ]
+
+    _INSERT = (
+        "INSERT INTO products (id, title, description, category, price, currency, attributes, "
+        "image, in_stock, content_hash, position, url) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+        "ON CONFLICT(id) DO UPDATE SET "
+        "title=excluded.title, description=excluded.description, "
+        "category=excluded.category, price=excluded.price, currency=excluded.currency, "
+        "attributes=excluded.attributes, image=excluded.image, "
+        "in_stock=excluded.in_stock, content_hash=excluded.content_hash, url=excluded.url"
+    )
+
     def upsert(self, products: Iterable[Product]) -> int:
         """Insert or replace products by id; returns how many were written."""
-        rows = []
+        return self.merge(products).written
+
+    def merge(self, products: Iterable[Product]) -> UpsertReport:
+        """Insert new products and update changed ones, by id (the default way to ingest).
+
+        Returns:
+            How many were new, changed or already identical.
+        """
+        products = list(products)
+        known: dict[str, str] = {}
+        ids = [p.id for p in products]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            known.update(
+                self._db.execute(
+                    f"SELECT id, content_hash FROM products WHERE id IN ({marks})", chunk
+                ).fetchall()
+            )
+        report = UpsertReport()
+        for p in products:
+            if p.id not in known:
+                report.new += 1
+            elif known[p.id] != p.content_hash():
+                report.updated += 1
+            else:
+                report.unchanged += 1
         start = self._db.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM products").fetchone()[
             0
         ]
-        for offset, p in enumerate(products):
-            rows.append(
-                (
-                    p.id,
-                    p.title,
-                    p.description,
-                    p.category,
-                    p.price,
-                    p.currency,
-                    json.dumps(p.attributes, ensure_ascii=False, sort_keys=True),
-                    p.image,
-                    int(p.in_stock),
-                    p.content_hash(),
-                    start + offset,
-                )
-            )
         with self._db:
-            self._db.executemany(
-                "INSERT INTO products VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
-                "title=excluded.title, description=excluded.description, "
-                "category=excluded.category, price=excluded.price, currency=excluded.currency, "
-                "attributes=excluded.attributes, image=excluded.image, "
-                "in_stock=excluded.in_stock, content_hash=excluded.content_hash",
-                rows,
-            )
-        return len(rows)
+            self._db.executemany(self._INSERT, self._rows(products, start))
+        return report
+
+    def replace_all(self, products: Iterable[Product]) -> UpsertReport:
+        """Make ``products`` the whole catalog (``shelfwise ingest --replace``), atomically.
+
+        Returns:
+            ``new`` = products not in the old catalog, ``updated`` = changed ones,
+            ``unchanged`` = identical ones, ``removed`` = old products not in ``products``.
+        """
+        products = list(products)
+        old = dict(self._db.execute("SELECT id, content_hash FROM products").fetchall())
+        report = UpsertReport()
+        for p in products:
+            if p.id not in old:
+                report.new += 1
+            elif old[p.id] != p.content_hash():
+                report.updated += 1
+            else:
+                report.unchanged += 1
+        report.removed = len(set(old) - {p.id for p in products})
+        with self._db:
+            self._db.execute("DELETE FROM products")
+            self._db.executemany(self._INSERT, self._rows(products, 0))
+        return report
 
     def remove(self, ids: Sequence[str]) -> int:
         """Delete products by id; returns how many existed."""
@@ -467,9 +784,10 @@ class CatalogStore:
             attributes=json.loads(row[6]),
             image=row[7],
             in_stock=bool(row[8]),
+            url=row[9],
         )
 
-    _COLUMNS = "id, title, description, category, price, currency, attributes, image, in_stock"
+    _COLUMNS = "id, title, description, category, price, currency, attributes, image, in_stock, url"
 
     def get(self, product_id: str) -> Product | None:
         """The product with this id, or ``None``."""

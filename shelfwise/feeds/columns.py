@@ -1,7 +1,7 @@
-"""Column names as people write them: matching that ignores case and spacing, and ``--map``.
+r"""Column names as people write them: matching that ignores case and spacing, and ``--map``.
 
 ``normalize_header`` is the one rule for comparing column names everywhere (catalog and event
-files): ``"Sale Price"``, ``"sale_price"``, ``"SALE-PRICE"`` and ``"\\ufeffsale price"`` are
+files): ``"Sale Price"``, ``"sale_price"``, ``"SALE-PRICE"`` and ``"\ufeffsale price"`` are
 the same column.
 """
 

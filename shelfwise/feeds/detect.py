@@ -126,9 +126,7 @@ def detect_format(path: Path, forced: str | None) -> str:
     if head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ")):
         raise FileFormatError(f"{path}: a compressed file; decompress it first")
     if _looks_binary(head):
-        raise FileFormatError(
-            f"{path}: binary data, not CSV, TSV, JSON Lines, Parquet or XML"
-        )
+        raise FileFormatError(f"{path}: binary data, not CSV, TSV, JSON Lines, Parquet or XML")
     text = head.decode("utf-8", errors="replace").lstrip()
     if text.startswith("<"):
         return "xml"
@@ -140,6 +138,8 @@ def detect_format(path: Path, forced: str | None) -> str:
         )
     if _KNOWN_SUFFIXES[suffix] in ("jsonl", "xml"):
         kind = "JSON Lines" if _KNOWN_SUFFIXES[suffix] == "jsonl" else "XML"
-        raise FileFormatError(f"{path}: not {kind}: the file does not start with "
-                              f"{'{' if kind == 'JSON Lines' else '<'}")
+        raise FileFormatError(
+            f"{path}: not {kind}: the file does not start with "
+            f"{'{' if kind == 'JSON Lines' else '<'}"
+        )
     return "tsv" if sniff_delimiter(text) == "\t" else "csv"

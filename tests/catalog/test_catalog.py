@@ -74,8 +74,7 @@ BAD_ROWS = [
         "x1,T,d,bags,10,,,,\nx1,U,d,bags,11,,,,\n",
         "row 2: field 'id': duplicate id 'x1' \\(first seen in row 1\\)",
     ),
-    ("x1,T,d,bags,10,,,missing.png,\n", "row 1: field 'image': file not found: .*missing.png"),
-    ("x1,T,d,bags,10,,,notimage.png,\n", "row 1: field 'image': cannot read image"),
+    ("x1,T,d,bags,10,,,notimage.png,\n", "row 1: field 'image': .*not a readable image"),
     ("x1,T,d,bags,10,,[1],,\n", "row 1: field 'attributes': must be a JSON object"),
     ("x1,T,d,bags,10,,,,maybe\n", "row 1: field 'in_stock': must be true or false, got 'maybe'"),
     ("x1,T,d,bags,nan,,,,\n", "row 1: field 'price': must be a finite number"),
@@ -88,6 +87,18 @@ def test_bad_rows_name_file_row_and_field(tmp_path, rows, message):
     path = _csv(tmp_path, rows)
     with pytest.raises(CatalogError, match=f"cat.csv: {message}"):
         load_products(path)
+
+
+def test_missing_image_file_loads_the_product_without_it_and_lists_it(tmp_path):
+    # Deliberate change (issue 9): a missing picture no longer refuses the product; it gets a
+    # text-only vector and is named in the side file.
+    path = _csv(tmp_path, "x1,T,d,bags,10,,,missing.png,\n")
+    result = load_catalog(path)
+    assert result.products[0].image is None and not result.rejects
+    assert [m.kind for m in result.missing_images] == ["image_missing"]
+    assert "missing.png" in result.missing_images[0].reason
+    side = [json.loads(x) for x in result.rejects_path.read_text().splitlines()]
+    assert side[0]["kind"] == "image_missing" and side[0]["raw"] == {"id": "x1"}
 
 
 def test_non_utf8_text_is_named(tmp_path):
@@ -113,13 +124,13 @@ def test_wrong_types_in_jsonl(tmp_path):
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("c.xlsx", "x", "unsupported catalog format '.xlsx'"),
+        ("c.xlsx", "x", "unsupported file format '.xlsx' \\(a spreadsheet\\)"),
         (
             "c.csv",
             "name,price\nx,1\n",
             "CSV header lacks required column\\(s\\) id, title, category",
         ),
-        ("c.csv", "", "empty CSV file"),
+        ("c.csv", "", "c.csv: the file is empty"),
         ("c.parquet", "garbage", "not a readable Parquet file"),
     ],
 )

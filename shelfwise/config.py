@@ -41,6 +41,26 @@ class IndexConfig(_Section):
     """``auto`` (exact below 50k items, HNSW above) or any FAISS factory string."""
 
 
+class CatalogConfig(_Section):
+    """How ``shelfwise ingest`` reads the shop's catalog files (``shelfwise.catalog``)."""
+
+    format: str = Field(
+        "auto", pattern=r"^(auto|csv|tsv|jsonl|parquet|merchant-tsv|merchant-xml|shopify)$"
+    )
+    """Reader: ``auto`` (by content and header), ``csv``, ``tsv``, ``jsonl``, ``parquet``,
+    ``merchant-tsv``, ``merchant-xml`` or ``shopify``; ``--format`` overrides it."""
+    columns: dict[str, str] = {}
+    """Column map for plain tables, product field -> column in the file, e.g.
+    ``{title = "Name", price = "Sale Price", attr_brand = "Vendor"}``; ``--map`` items
+    override entries. Header names match ignoring case, spaces, ``_`` and ``-``. Not used for
+    Merchant Center and Shopify files, whose columns are known."""
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    """ISO 4217 code for prices that name no currency (Shopify exports never do)."""
+    shop_url: str | None = Field(None, pattern=r"^https?://\S+$")
+    """The shop's address (``https://shop.example``): Shopify products link to
+    ``<shop_url>/products/<handle>``."""
+
+
 class Config(_Section):
     """All of shelfwise's configuration."""
 
@@ -48,6 +68,8 @@ class Config(_Section):
     """Encoders and fusion."""
     index: IndexConfig = IndexConfig()
     """Vector index."""
+    catalog: CatalogConfig = CatalogConfig()
+    """Reading catalog files (format, column map, default currency, shop address)."""
     extra: dict[str, dict[str, Any]] = {}
     """Sections owned by later parts (policy, llm, serve, batch) until they get typed models."""
 

@@ -579,6 +579,29 @@ def history_matrix(histories: Sequence[np.ndarray], n_items: int,
     return m
 
 
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, s: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_steps(progress: bool, total: int | None, desc: str, unit: str = "step") -> Any:
+    """A tqdm bar over ``total`` steps when ``progress``, else a no-op.
+
+    The no-op has the same methods (``update``, ``set_postfix_str``, ``close``).
+    """
+    if not progress:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit)
+
+
 # --------------------------------------------------------------------------- files
 
 

@@ -33,9 +33,12 @@ from agent.policy.base import (
     interaction_features,
     plackett_luce_marginals,
 )
-from encoders.errors import ConfigError
+from encoders.errors import ConfigError, PolicyError
 
 __all__ = ["GreedyPolicy", "LinTSPolicy", "LinUCBPolicy", "RandomPolicy"]
+
+MAX_POSTERIOR_DRAWS = 4096
+"""Largest ``n_posterior`` of :class:`LinTSPolicy` (each draw is a ``(p,)`` vector per call)."""
 
 
 @dataclass
@@ -147,7 +150,7 @@ class LinTSConfig(LinearBanditConfig):
     def validate(self) -> None:  # noqa: D102
         super().validate()
         _non_negative(self, "v")
-        _positive_int(self, "n_posterior")
+        _positive_int(self, "n_posterior", hi=MAX_POSTERIOR_DRAWS)
 
 
 class _LinearBandit(SlatePolicy):
@@ -176,6 +179,36 @@ class _LinearBandit(SlatePolicy):
         self.b = np.asarray(params["b"], dtype=np.float64)
         self._refresh()
 
+    def _param_shapes(self, d_u: int, d_c: int) -> dict[str, tuple[int, ...]]:
+        p = feature_dim(d_u, d_c)
+        return {"A": (p, p), "b": (p,)}
+
+    def _check_params(self, params: dict[str, np.ndarray], source: str,
+                      n_updates: int) -> None:
+        a = np.asarray(params["A"], dtype=np.float64)
+        if not np.allclose(a, a.T, rtol=1e-8, atol=1e-8 * max(1.0, float(np.abs(a).max()))):
+            raise PolicyError(f"{source}: parameter 'A' is not symmetric (A = ridge I + "
+                              "sum x x' always is): corrupt checkpoint")
+        try:
+            with np.errstate(all="ignore"):
+                chol = np.linalg.cholesky(a)
+        except np.linalg.LinAlgError as exc:
+            raise PolicyError(f"{source}: parameter 'A' is not positive definite (A = ridge I "
+                              "+ sum x x' always is): corrupt checkpoint") from exc
+        if not np.all(np.isfinite(chol)):
+            raise PolicyError(f"{source}: parameter 'A' is too large to invert (its "
+                              "factorisation overflows): corrupt checkpoint")
+
+    def _snapshot(self) -> object:
+        # _update never writes into these arrays (it rebinds them), so references suffice
+        if self.state_dim is None:
+            return None
+        return (self.A, self.b, self.A_inv, self.theta, self._chol)
+
+    def _restore(self, snapshot: object) -> None:
+        if snapshot is not None:
+            self.A, self.b, self.A_inv, self.theta, self._chol = snapshot  # type: ignore[misc]
+
     def _refresh(self) -> None:
         self.A_inv = np.linalg.inv(self.A)
         self.A_inv = (self.A_inv + self.A_inv.T) / 2
@@ -202,8 +235,8 @@ class _LinearBandit(SlatePolicy):
             ys.append(rewards[keep])
         x = np.concatenate(xs)
         y = np.concatenate(ys)
-        self.A += x.T @ x
-        self.b += x.T @ y
+        self.A = self.A + x.T @ x  # new arrays, never in place: see _snapshot
+        self.b = self.b + x.T @ y
         m, p = x.shape
         if m < p // 2 and (self.n_updates + 1) % self._REFRESH_EVERY:
             # Woodbury: (A + X'X)^-1 = A^-1 - A^-1 X' (I + X A^-1 X')^-1 X A^-1

@@ -353,11 +353,22 @@ def _non_negative(cfg: Any, *names: str) -> None:
             raise ConfigError(f"{name} must be a non-negative number, got {v!r}")
 
 
-def _positive_int(cfg: Any, *names: str) -> None:
+def _positive_int(cfg: Any, *names: str, hi: int | None = None) -> None:
     for name in names:
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ConfigError(f"{name} must be a positive int, got {v!r}")
+        if hi is not None and v > hi:
+            raise ConfigError(f"{name} must be at most {hi}, got {v!r}")
+
+
+def _first_nonfinite(params: dict[str, np.ndarray]) -> str | None:
+    """Name of the first parameter holding NaN or infinity, else ``None``."""
+    for key, arr in params.items():
+        a = np.asarray(arr)
+        if a.dtype.kind in "fc" and not np.all(np.isfinite(a)):
+            return key
+    return None
 
 
 # ---------------------------------------------------------------------------- base class
@@ -516,9 +527,15 @@ class SlatePolicy(ABC):
     def update(self, batch: Sequence[Feedback]) -> None:
         """Learn from a batch of feedback (empty batches are ignored).
 
+        The update is all or nothing: when it fails, or would leave a parameter NaN or
+        infinite (e.g. rewards so large that the sums overflow), the parameters are restored
+        and :class:`PolicyError` is raised, so that one bad batch never poisons the policy.
+
         Raises:
-            ConfigError: a record is malformed (the message names its index and field).
-            PolicyError: dimensions differ from the policy's.
+            ConfigError: a record is malformed, e.g. NaN or infinite rewards (the message
+                names its index and field).
+            PolicyError: dimensions differ from the policy's, or the update would make a
+                parameter NaN or infinite (the policy is left unchanged).
 
         """
         batch = list(batch)
@@ -528,9 +545,37 @@ class SlatePolicy(ABC):
             _check_feedback(fb, i)
             s, c = check_inputs(fb.state, fb.candidates)
             self._ensure_dims(s.shape[0], c.shape[1])
-        self._update(batch)
+        snapshot = self._snapshot()
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                self._update(batch)
+            bad = self._nonfinite_state()
+            if bad is not None:
+                biggest = max(float(np.max(np.abs(np.asarray(fb.rewards, dtype=np.float64)),
+                                           initial=0.0)) for fb in batch)
+                raise PolicyError(f"{self.name}: update refused: it would make parameter "
+                                  f"{bad!r} NaN or infinite (largest |reward| in the batch: "
+                                  f"{biggest:g}); the policy is unchanged")
+        except BaseException:
+            self._restore(snapshot)
+            raise
         self.n_updates += 1
         self._touch()
+
+    def _nonfinite_state(self) -> str | None:
+        """Name of the first parameter (or learner state) holding NaN or infinity, else None."""
+        return _first_nonfinite(self._get_params())
+
+    def _snapshot(self) -> Any:
+        """Copy of the learnable state, restored by :meth:`_restore` when an update fails."""
+        if self.state_dim is None:
+            return None
+        return {k: np.array(v, copy=True) for k, v in self._get_params().items()}
+
+    def _restore(self, snapshot: Any) -> None:
+        """Put back what :meth:`_snapshot` returned."""
+        if snapshot is not None:
+            self._set_params(snapshot)
 
     def _update(self, batch: list[Feedback]) -> None:  # noqa: B027 - optional hook
         """Learn from validated feedback; default: nothing to learn."""
@@ -546,6 +591,23 @@ class SlatePolicy(ABC):
 
     def _set_params(self, params: dict[str, np.ndarray]) -> None:  # noqa: B027
         """Restore what :meth:`_get_params` returned."""
+
+    def _param_shapes(self, d_u: int, d_c: int) -> dict[str, tuple[int, ...]]:
+        """Shapes of the arrays :meth:`_get_params` returns for these dimensions.
+
+        Computed from the configuration alone (nothing is allocated), so that a checkpoint's
+        arrays can be checked before the policy is built.
+        """
+        return {}
+
+    def _check_params(self, params: dict[str, np.ndarray], source: str,  # noqa: B027
+                      n_updates: int) -> None:
+        """Policy-specific invariants of checkpoint ``params`` (finite, shapes already checked).
+
+        Raises:
+            PolicyError: an invariant fails (the message names ``source`` and the parameter).
+
+        """
 
     def save(self, path: str | Path) -> Path:
         """Write a checkpoint: a folder (``meta.json`` + ``params.npz``), or one ``.npz`` file.
@@ -594,8 +656,22 @@ def _check_feedback(fb: Any, i: int) -> None:
         if v.shape[0] != k:
             raise ConfigError(f"batch[{i}].{field_name} has {v.shape[0]} entries, the slate "
                               f"has {k}")
-    if not np.all(np.isfinite(np.asarray(fb.rewards, dtype=np.float64))):
+    try:
+        rewards = np.asarray(fb.rewards, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"batch[{i}].rewards must be numbers: {exc}") from exc
+    if not np.all(np.isfinite(rewards)):
         raise ConfigError(f"batch[{i}].rewards contains NaN or inf")
+    for field_name in ("next_state", "next_candidates"):
+        value = getattr(fb, field_name)
+        if value is None:
+            continue
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"batch[{i}].{field_name} must be numbers: {exc}") from exc
+        if not np.all(np.isfinite(arr)):
+            raise ConfigError(f"batch[{i}].{field_name} contains NaN or inf")
     props = np.asarray(fb.slate.propensities, dtype=np.float64).reshape(-1)
     if props.shape[0] != k or not np.all((props > 0) & (props <= 1 + 1e-9)):
         raise ConfigError(f"batch[{i}].slate.propensities must be {k} values in (0, 1]")

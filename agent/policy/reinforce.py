@@ -24,8 +24,13 @@ import numpy as np
 
 from agent.policy._torch import (
     NeuralPolicyConfig,
+    check_step,
     load_numpy_state,
     make_mlp,
+    mlp_param_shapes,
+    nonfinite_optimizer_state,
+    restore_modules,
+    snapshot_modules,
     state_to_numpy,
     torch_module,
 )
@@ -83,6 +88,20 @@ class ReinforcePolicy(SlatePolicy):
     def _set_params(self, params: dict[str, np.ndarray]) -> None:
         load_numpy_state(self.net, params, "net.")
 
+    def _param_shapes(self, d_u: int, d_c: int) -> dict[str, tuple[int, ...]]:
+        return mlp_param_shapes("net.", feature_dim(d_u, d_c),
+                                self.config.hidden)  # type: ignore[attr-defined]
+
+    def _nonfinite_state(self) -> str | None:
+        return super()._nonfinite_state() or nonfinite_optimizer_state(self.optimizer)
+
+    def _snapshot(self) -> object:
+        return None if self.state_dim is None else snapshot_modules(self.net, self.optimizer)
+
+    def _restore(self, snapshot: object) -> None:
+        if snapshot is not None:
+            restore_modules((self.net, self.optimizer), snapshot)  # type: ignore[arg-type]
+
     def score(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """Scorer output ``f(x)``, ``(n,)``."""
         s, c = self._prepare(state, candidates)
@@ -131,4 +150,5 @@ class ReinforcePolicy(SlatePolicy):
             loss = loss / len(batch)
             self.optimizer.zero_grad()
             loss.backward()
+            check_step(self.name, loss, self.net)
             self.optimizer.step()

@@ -24,8 +24,13 @@ import numpy as np
 
 from agent.policy._torch import (
     NeuralPolicyConfig,
+    check_step,
     load_numpy_state,
     make_mlp,
+    mlp_param_shapes,
+    nonfinite_optimizer_state,
+    restore_modules,
+    snapshot_modules,
     state_to_numpy,
     torch_module,
 )
@@ -38,7 +43,7 @@ from agent.policy.base import (
     feature_dim,
     interaction_features,
 )
-from encoders.errors import ConfigError
+from encoders.errors import ConfigError, PolicyError
 
 __all__ = ["SlateQPolicy"]
 
@@ -63,6 +68,7 @@ class SlateQConfig(NeuralPolicyConfig):
         _positive_int(self, "target_update_every")
         _positive(self, "temperature", "no_click_weight")
         _non_negative(self, "choice_beta")
+        _non_negative(self, "gamma")
         if not 0.0 <= self.gamma <= 1.0:
             raise ConfigError(f"gamma must be in [0, 1], got {self.gamma!r}")
 
@@ -92,6 +98,37 @@ class SlateQPolicy(SlatePolicy):
         load_numpy_state(self.q_net, params, "q.")
         load_numpy_state(self.target_net, params, "target.")
         self.grad_steps_done = int(params.get("grad_steps_done", 0))
+
+    def _param_shapes(self, d_u: int, d_c: int) -> dict[str, tuple[int, ...]]:
+        p, h = feature_dim(d_u, d_c), self.config.hidden  # type: ignore[attr-defined]
+        return {**mlp_param_shapes("q.", p, h), **mlp_param_shapes("target.", p, h),
+                "grad_steps_done": ()}
+
+    def _check_params(self, params: dict[str, np.ndarray], source: str,
+                      n_updates: int) -> None:
+        done = params["grad_steps_done"]
+        if done.dtype.kind not in "iu":
+            raise PolicyError(f"{source}: parameter 'grad_steps_done' must be an integer, got "
+                              f"dtype {done.dtype}")
+        most = n_updates * self.config.grad_steps  # type: ignore[attr-defined]
+        if not 0 <= int(done) <= most:
+            raise PolicyError(f"{source}: parameter 'grad_steps_done' is {int(done)}, outside "
+                              f"[0, {most}] (n_updates x grad_steps): corrupt checkpoint")
+
+    def _nonfinite_state(self) -> str | None:
+        return super()._nonfinite_state() or nonfinite_optimizer_state(self.optimizer)
+
+    def _snapshot(self) -> object:
+        if self.state_dim is None:
+            return None
+        return (snapshot_modules(self.q_net, self.target_net, self.optimizer),
+                self.grad_steps_done)
+
+    def _restore(self, snapshot: object) -> None:
+        if snapshot is not None:
+            states, done = snapshot  # type: ignore[misc]
+            restore_modules((self.q_net, self.target_net, self.optimizer), states)
+            self.grad_steps_done = done
 
     # -- model pieces
 
@@ -163,6 +200,7 @@ class SlateQPolicy(SlatePolicy):
             self.optimizer.zero_grad()
             loss = torch.nn.functional.mse_loss(self.q_net(x).squeeze(-1), y)
             loss.backward()
+            check_step(self.name, loss, self.q_net)
             self.optimizer.step()
             self.grad_steps_done += 1
             if self.grad_steps_done % cfg.target_update_every == 0:

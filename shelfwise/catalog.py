@@ -193,6 +193,10 @@ class LoadResult:
         return sum(1 for p in self.products if p.image and _is_url(p.image))
 
 
+class NothingLoadedError(CatalogError):
+    """A catalog file gave no product at all (every record rejected or skipped, or none)."""
+
+
 class _RowError(Exception):
     def __init__(self, field_name: str, reason: str) -> None:
         super().__init__(reason)

@@ -139,8 +139,39 @@ def _demo_slate(space, message: str, quiet: bool) -> dict:
 
 
 def ingest(
-    path: Annotated[Path, typer.Argument(help="Catalog file: .csv, .jsonl or .parquet.")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="Catalog file: Merchant Center TSV/XML, Shopify CSV export, or a CSV, TSV, "
+            "JSON Lines or Parquet table."
+        ),
+    ],
     ws: WorkspaceOpt = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="auto (by content and header), csv, tsv, jsonl, parquet, merchant-tsv, "
+            "merchant-xml or shopify [default: [catalog] format, else auto].",
+            show_default=False,
+        ),
+    ] = None,
+    column_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="FIELD=COLUMN for plain tables, repeatable: --map title=Name "
+            "--map price='Sale Price' --map attr_brand=Vendor (overrides [catalog] columns).",
+        ),
+    ] = None,
+    currency: Annotated[
+        str | None,
+        typer.Option(help="Currency of prices that name none [default: [catalog] currency, USD]."),
+    ] = None,
+    shop_url: Annotated[
+        str | None,
+        typer.Option(help="The shop's address; Shopify products link to SHOP_URL/products/HANDLE."),
+    ] = None,
     skip_invalid: Annotated[
         bool,
         typer.Option("--skip-invalid", help="Write bad rows to a side file instead of failing."),
@@ -148,39 +179,155 @@ def ingest(
     rejects: Annotated[
         Path | None, typer.Option(help="Side file for rejected rows [default: PATH.rejects.jsonl].")
     ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Make this file the whole catalog (products not in it are removed). By default "
+            "the file is merged: new ids are added, known ids updated, others kept.",
+        ),
+    ] = False,
+    fetch_images: Annotated[
+        bool,
+        typer.Option("--fetch-images", help="Download image URLs (cached) before indexing."),
+    ] = False,
     build_index: Annotated[
         bool, typer.Option("--build-index/--no-build-index", help="Rebuild the index afterwards.")
     ] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Load products from a file into the workspace catalog (and rebuild the index)."""
-    from shelfwise.catalog import CatalogStore, load_catalog
+    """Load products from a shop's catalog file into the workspace (and rebuild the index).
+
+    Merges by default (new ids added, known ids updated, others kept); --replace starts the
+    catalog afresh. Prints a summary (loaded, new/updated, rejected, skipped, images); exits
+    with code 2 when nothing could be loaded.
+    """
+    from shelfwise.catalog import CatalogStore, NothingLoadedError, load_catalog
+    from shelfwise.config import load_config
+    from shelfwise.feeds.columns import normalize_header, parse_column_map
     from shelfwise.pipeline import build_workspace_index
 
     space = workspace(ws).ensure()
-    result = load_catalog(path, skip_invalid=skip_invalid, rejects_path=rejects)
+    cli_map = parse_column_map(column_map or [])
+    overrides = {
+        k: v
+        for k, v in {
+            "catalog.format": fmt,
+            "catalog.currency": currency.strip().upper() if currency else None,
+            "catalog.shop_url": shop_url,
+        }.items()
+        if v is not None
+    }
+    config = load_config(space.config_file, **overrides).catalog
+    mapping = {normalize_header(k): v for k, v in config.columns.items()}
+    mapping.update(cli_map)
+    result = load_catalog(
+        path,
+        skip_invalid=skip_invalid,
+        rejects_path=rejects,
+        fmt=config.format,
+        column_map=mapping,
+        map_given=bool(cli_map),
+        default_currency=config.currency,
+        shop_url=config.shop_url,
+    )
+    out: dict = {
+        "file": str(path),
+        "format": result.format,
+        "loaded": len(result.products),
+        "new": 0,
+        "updated": 0,
+        "unchanged": 0,
+        "removed": 0,
+        "rejected": len(result.rejects),
+        "skipped": len(result.skipped),
+        "rejects_file": str(result.rejects_path) if result.rejects_path else None,
+        "images": {
+            "local": result.local_images,
+            "urls": result.url_images,
+            "urls_not_fetched": result.url_images,
+            "missing": len(result.missing_images),
+        },
+        "ignored_columns": result.ignored_columns,
+        "replace": replace,
+    }
+    if not result.products:
+        if as_json:
+            print_json(out)
+        why = [f"{len(result.rejects)} rejected"] if result.rejects else []
+        if result.skipped:
+            why.append(f"{len(result.skipped)} skipped (not for sale)")
+        where = f"; reasons in {result.rejects_path}" if result.rejects_path else ""
+        raise NothingLoadedError(
+            f"{path}: nothing loaded ({', '.join(why) or 'the file holds no products'}){where}; "
+            f"the catalog in {space.root} is unchanged"
+        )
     store = CatalogStore(space.catalog_db)
     try:
-        written = store.upsert(result.products)
+        change = store.replace_all(result.products) if replace else store.merge(result.products)
+        total = len(store)
     finally:
         store.close()
-    out = {
-        "loaded": written,
-        "rejected": len(result.rejects),
-        "rejects_file": str(result.rejects_path) if result.rejects_path else None,
-    }
+    out.update(new=change.new, updated=change.updated, unchanged=change.unchanged,
+               removed=change.removed, catalog_size=total)
+    if fetch_images and result.url_images:
+        from shelfwise.image_fetch import fetch_images as fetch
+
+        fetched = fetch(space, result.products, progress=not as_json)
+        out["images"]["urls_not_fetched"] = len(fetched.failed)
+        out["fetch"] = {
+            "requested": fetched.requested,
+            "fetched": fetched.fetched,
+            "cached": fetched.cached,
+            "failed": len(fetched.failed),
+            "failures": [{"id": pid, "reason": why} for pid, why in fetched.failed[:20]],
+        }
     if not as_json:
-        typer.echo(f"loaded {written} products from {path} into {space.catalog_db}")
-        if result.rejects:
-            typer.echo(
-                f"rejected {len(result.rejects)} rows; reasons in {result.rejects_path}", err=True
-            )
-    if build_index and written:
+        _print_ingest_summary(out, result)
+    if build_index:
         report = build_workspace_index(space, progress=not as_json)
         out["index"] = report.to_dict()
         _report_build(report, as_json)
+    elif not as_json:
+        typer.echo("the index was not rebuilt (--no-build-index): run `shelfwise index build`")
     if as_json:
         print_json(out)
+
+
+def _print_ingest_summary(out: dict, result) -> None:
+    """The human-readable ingest summary (the same numbers as ``--json``)."""
+    verb = "replaced the catalog with" if out["replace"] else "loaded"
+    typer.echo(
+        f"{verb} {out['loaded']} products from {out['file']} ({out['format']}): "
+        f"{out['new']} new, {out['updated']} updated, {out['unchanged']} unchanged"
+        + (f", {out['removed']} removed" if out["removed"] else "")
+        + f"; the catalog now holds {out['catalog_size']}"
+    )
+    images = out["images"]
+    line = f"images: {images['local']} local files, {images['urls']} URLs"
+    if "fetch" in out:
+        f = out["fetch"]
+        line += (f" ({f['fetched']} downloaded, {f['cached']} cached, {f['failed']} failed: "
+                 "text-only vectors)")
+    elif images["urls"]:
+        line += " (not downloaded: text-only vectors until `shelfwise ingest --fetch-images`)"
+    if images["missing"]:
+        line += f", {images['missing']} missing files (loaded without an image)"
+    typer.echo(line)
+    if out["ignored_columns"]:
+        shown = ", ".join(out["ignored_columns"][:12])
+        more = len(out["ignored_columns"]) - 12
+        typer.echo(f"columns not loaded: {shown}" + (f" and {more} more" if more > 0 else "")
+                   + " (map one with --map FIELD=COLUMN or --map attr_NAME=COLUMN)")
+    if result.rejects or result.skipped or result.missing_images:
+        parts = []
+        if result.rejects:
+            parts.append(f"rejected {len(result.rejects)} rows")
+        if result.skipped:
+            parts.append(f"skipped {len(result.skipped)} not for sale")
+        if result.missing_images:
+            parts.append(f"{len(result.missing_images)} images missing")
+        typer.echo(f"{'; '.join(parts)}: reasons in {out['rejects_file']}", err=True)
 
 
 def index_build(

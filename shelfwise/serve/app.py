@@ -160,7 +160,8 @@ def _product_out(product: Any) -> ProductOut:
         currency=getattr(product, "currency", "USD"),
         attributes={str(k): str(v) for k, v in (product.attributes or {}).items()},
         in_stock=bool(getattr(product, "in_stock", True)),
-        image_url=f"/products/{product.id}/image" if getattr(product, "image", None) else None)
+        image_url=f"/products/{product.id}/image" if getattr(product, "image", None) else None,
+        url=getattr(product, "url", None))
 
 
 def _slate_out(slate: RecommendResponse) -> SlateOut:

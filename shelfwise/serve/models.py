@@ -63,6 +63,8 @@ class ProductOut(BaseModel):
     in_stock: bool
     image_url: str | None
     """Relative URL of the product image (``/products/{id}/image``), or None without one."""
+    url: str | None = None
+    """The product's page in the shop (``http(s)://``), or None; the web page's "Open" link."""
 
 
 class SlateItemOut(BaseModel):

@@ -97,6 +97,28 @@
     return b;
   }
 
+  // A product with a page in the shop gets a real link: it opens the page in a new tab and
+  // records the click like the "Open" button does.
+  function openLink(item) {
+    const p = item.product;
+    const a = document.createElement("a");
+    a.className = "act open-link";
+    a.href = p.url;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    a.textContent = "Open";
+    a.dataset.action = "open";
+    a.setAttribute("aria-label", "Open: " + p.title + " (shop page, new tab)");
+    a.addEventListener("click", () => {
+      if (!slate || !slate.slate_id) return;
+      api("/feedback", { event_id: newId(), slate_id: slate.slate_id, product_id: p.id,
+                         kind: "click" }).catch((e) => setStatus("Could not record that: " + e.message));
+    });
+    return a;
+  }
+
+  function hasPage(p) { return typeof p.url === "string" && /^https?:\/\//i.test(p.url); }
+
   function renderSlate(s) {
     slate = s;
     while (blobUrls.length) URL.revokeObjectURL(blobUrls.pop());
@@ -130,7 +152,8 @@
       actions.className = "actions";
       actions.setAttribute("role", "group");
       actions.setAttribute("aria-label", "Actions for " + p.title);
-      actions.append(button("Open", "open", item), button("Like", "like", item),
+      actions.append(hasPage(p) ? openLink(item) : button("Open", "open", item),
+                     button("Like", "like", item),
                      button("Buy", "buy", item, "buy"));
       art.append(img, h, price, reason, actions);
       li.append(art);

@@ -3,8 +3,9 @@
 Every surface that shows slates (the HTTP server, ``shelfwise batch``, the chat assistant) goes
 through :class:`Recommender`, so that each slate is chosen, explained and logged the same way:
 
-1. the shopper's history (clicks and purchases from the event log) and optional query text
-   become a user state (``Engine.user_state``);
+1. the shopper's history (organic interactions imported by ``shelfwise ingest-events`` and
+   clicks and purchases of served slates, from the event log) and optional query text become a
+   user state (``Engine.user_state``);
 2. the index returns ``n_candidates`` products that pass the filters (``Engine.candidates``);
 3. the slate policy picks ``k`` of them, each with its propensity (``SlatePolicy.select``);
 4. if a reranker is set, the language model scores the slate for the query and writes one
@@ -26,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import uuid
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -202,7 +203,7 @@ class Recommender:
         n_candidates: products retrieved from the index per request.
         llm_weight: weight of the model's (standardised) score in the blend, in ``[0, 1]``.
         temperature: Plackett-Luce temperature of the served order when reranked.
-        history_size: most recent interactions per shopper used for the user state.
+        history_size: most recent distinct products per shopper used for the user state.
         update_online: call ``policy.update`` on each new click or purchase.
         click_reward: reward of a click for online updates.
         purchase_reward: reward of a purchase for online updates (plus ``purchase_value_weight``
@@ -251,8 +252,6 @@ class Recommender:
         self.explain = explain or template_reason
         self.explainer = explainer
         self._policy_lock = threading.RLock()
-        self._history_lock = threading.Lock()
-        self._history: dict[str, deque[str]] | None = None
         self._contexts: OrderedDict[str, _SlateContext] = OrderedDict()
         self._contexts_max = int(context_cache)
         self._contexts_lock = threading.Lock()
@@ -292,26 +291,23 @@ class Recommender:
         return np.random.default_rng(child)
 
     def history(self, user_id: str) -> list[str]:
-        """Product ids the shopper clicked or bought, oldest first (the last ``history_size``)."""
-        with self._history_lock:
-            if self._history is None:
-                self._history = self._load_history()
-            return list(self._history.get(user_id, ()))
+        """The products the shopper interacted with, oldest first (the last ``history_size``).
 
-    def _load_history(self) -> dict[str, deque[str]]:
-        events = [*self.events.clicks(), *self.events.purchases()]
-        events.sort(key=lambda e: e.time)
-        out: dict[str, deque[str]] = {}
-        for ev in events:
-            out.setdefault(ev.user_id, deque(maxlen=self.history_size)).append(ev.product_id)
-        return out
+        Read from the event log on every call, so a reaction logged a moment ago (here, by
+        another server process, or by ``shelfwise ingest-events``) counts at once. Organic and
+        served interactions count alike: imported views, clicks, add-to-carts and purchases,
+        and clicks and purchases of served slates (see :meth:`EventStore.user_history`); each
+        product once, at the place of its latest interaction.
+        """
+        return self._load_history(user_id)
+
+    def _load_history(self, user_id: str) -> list[str]:
+        # One indexed query per request (well under a millisecond on a large log); no cache
+        # that could go stale when another process writes to the log.
+        return list(self.events.user_history(user_id, self.history_size))
 
     def _remember(self, user_id: str, product_id: str) -> None:
-        with self._history_lock:
-            if self._history is None:
-                self._history = self._load_history()
-                return  # the event is already in the log that was just read
-            self._history.setdefault(user_id, deque(maxlen=self.history_size)).append(product_id)
+        """Nothing to do: the history is read from the log, where the event was just written."""
 
     # -- serving -----------------------------------------------------------------------------
 

@@ -65,7 +65,7 @@ def test_idempotent_writes(store):
     p = Purchase("p0", "s0", "u1", "b", 1, value=20.0)
     assert store.log_purchase(p) is True
     assert store.log_purchase(p) is False
-    assert store.count() == {"impressions": 1, "clicks": 1, "purchases": 1}
+    assert store.count() == {"impressions": 1, "clicks": 1, "purchases": 1, "interactions": 0}
 
 
 @pytest.mark.parametrize("make, match", [
@@ -93,7 +93,7 @@ def test_log_many_is_one_transaction(store):
         store.log_many([imp(1), imp(2), imp(0, user_id="other")])
     assert len(store) == 1  # imp 1 and 2 rolled back
     assert store.log_many([imp(1), imp(0), imp(2)]) == [True, False, True]
-    with pytest.raises(EventLogError, match="expected an Impression, Click or Purchase"):
+    with pytest.raises(EventLogError, match="expected an Impression, Click, Purchase or Int"):
         store.log_many([{"event_id": "x"}])
 
 

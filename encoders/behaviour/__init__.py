@@ -22,6 +22,7 @@ from encoders.behaviour.base import (
     load_behaviour_model,
     make_behaviour_model,
 )
+from encoders.behaviour.content import ContentBackedModel, with_content
 
 __all__ = [
     "BEHAVIOUR_MODELS",
@@ -29,9 +30,11 @@ __all__ = [
     "BaseBehaviourModel",
     "BehaviourConfig",
     "BehaviourModel",
+    "ContentBackedModel",
     "Interactions",
     "behaviour_model_class",
     "choose_item_model",
     "load_behaviour_model",
     "make_behaviour_model",
+    "with_content",
 ]

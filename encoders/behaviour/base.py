@@ -412,7 +412,7 @@ class BaseBehaviourModel:
                               f"got {type(config).__name__}")
         self.config = config
         self.item_ids: tuple[str, ...] = ()
-        self.popularity: np.ndarray | None = None  # float32 (n_items,), in [0, 1]
+        self.item_counts: np.ndarray | None = None  # float32 (n_items,), summed event weight
 
     # -- public protocol ------------------------------------------------------------------
 
@@ -424,7 +424,15 @@ class BaseBehaviourModel:
     @property
     def fitted(self) -> bool:
         """Whether ``fit`` or ``load`` has run."""
-        return self.popularity is not None
+        return self.item_counts is not None
+
+    @property
+    def popularity(self) -> np.ndarray:
+        """Training popularity ``(n_items,)`` float32 in [0, 1] (summed weight / largest)."""
+        self._require_fitted()
+        counts = self.item_counts
+        top = float(counts.max())  # type: ignore[union-attr]
+        return (counts / top if top > 0 else counts).astype(np.float32)  # type: ignore[operator]
 
     def fit(self, data: Interactions, *, progress: bool = False) -> None:
         """Learn from ``data``; see the class docstring of each model.
@@ -435,11 +443,10 @@ class BaseBehaviourModel:
         """
         if not isinstance(data, Interactions):
             raise ConfigError(f"fit needs Interactions, got {type(data).__name__}")
+        self.item_counts = None  # a failed fit leaves the model unfitted
         self.item_ids = data.item_ids
-        pop = data.item_counts()
-        top = pop.max() if pop.size else 0.0
-        self.popularity = (pop / top if top > 0 else pop).astype(np.float32)
         self._fit(data, progress=progress)
+        self.item_counts = data.item_counts().astype(np.float32)
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         """Scores ``(len(histories), n_items)`` float32; higher = better; history not masked.
@@ -476,7 +483,7 @@ class BaseBehaviourModel:
 
         """
         self._require_fitted()
-        arrays = {"popularity": np.asarray(self.popularity, np.float32), **self._arrays()}
+        arrays = {"item_counts": np.asarray(self.item_counts, np.float32), **self._arrays()}
         write_model_files(Path(folder), self.name, self.config.to_dict(), self.item_ids, arrays,
                           meta=self._meta())
 
@@ -497,12 +504,10 @@ class BaseBehaviourModel:
                                f"not {cls.name!r}")
         model = cls(cls.config_cls.from_kwargs(cls.name, saved.config))
         model.item_ids = saved.item_ids
-        pop = saved.arrays.get("popularity")
-        if pop is None or pop.shape != (len(saved.item_ids),):
-            raise EncoderError(f"{folder / ARRAYS_FILE}: array 'popularity' must have shape "
-                               f"({len(saved.item_ids)},), got "
-                               f"{None if pop is None else pop.shape}")
-        model.popularity = pop.astype(np.float32)
+        counts = check_array(saved.arrays, "item_counts", (len(saved.item_ids),), folder)
+        if (counts < 0).any():
+            raise EncoderError(f"{folder / ARRAYS_FILE}: array 'item_counts' has negative values")
+        model.item_counts = counts.astype(np.float32)
         model._restore(saved.arrays, saved.meta, folder)
         return model
 
@@ -747,6 +752,11 @@ BEHAVIOUR_MODELS: dict[str, str] = {
 """Model name -> ``module:Class``; imported on use, so torch and implicit load only when
 their model is built. A new model is one class and one line here."""
 
+_WRAPPERS: dict[str, str] = {
+    "content": "encoders.behaviour.content:ContentBackedModel",
+}
+"""Saved wrappers around a registered model (loadable, not buildable by name alone)."""
+
 
 def behaviour_model_class(name: str) -> type[BaseBehaviourModel]:
     """The class registered under ``name``.
@@ -781,11 +791,15 @@ def load_behaviour_model(folder: Path) -> BaseBehaviourModel:
 
     """
     saved = read_model_files(Path(folder))
-    try:
-        cls = behaviour_model_class(saved.model)
-    except ConfigError as exc:
-        raise EncoderError(f"{Path(folder) / CONFIG_FILE}: {exc}") from exc
-    return cls.load(Path(folder))
+    if saved.model in _WRAPPERS:
+        module, _, name = _WRAPPERS[saved.model].partition(":")
+        cls = getattr(importlib.import_module(module), name)
+    else:
+        try:
+            cls = behaviour_model_class(saved.model)
+        except ConfigError as exc:
+            raise EncoderError(f"{Path(folder) / CONFIG_FILE}: {exc}") from exc
+    return cls.load(Path(folder))  # type: ignore[no-any-return]
 
 
 def choose_item_model(n_items: int, *, ease_max_items: int = EASE_MAX_ITEMS) -> str:

@@ -28,15 +28,16 @@ from agent.rerank import LABELS, product_line
 
 logger = logging.getLogger(__name__)
 
+# Generic English word lists, not any shop's: the grounding check must also catch a colour
+# or material the catalog never uses (a model inventing "teal" for a black bag), and a catalog
+# whose colours live only in titles still needs "red" to be known as a colour. The shop's own
+# values (``shelfwise.vocabulary``) are added to these; categories come only from the shop.
 DEFAULT_COLOURS = ("black", "white", "grey", "gray", "red", "blue", "navy", "green", "yellow",
                    "orange", "pink", "purple", "brown", "beige", "cream", "gold", "silver",
                    "tan", "burgundy", "olive", "teal")
 DEFAULT_MATERIALS = ("leather", "cotton", "wool", "silk", "linen", "denim", "polyester",
                      "nylon", "suede", "cashmere", "canvas", "velvet", "metal", "wood",
                      "plastic", "rubber", "ceramic", "glass", "bamboo", "fleece")
-DEFAULT_CATEGORIES = ("bag", "shoe", "sneaker", "boot", "jacket", "coat", "dress", "shirt",
-                      "t-shirt", "trouser", "pant", "jeans", "skirt", "sweater", "hat",
-                      "scarf", "belt", "watch", "sunglasses", "jewelry", "lamp", "mug")
 DEFAULT_PATTERNS = ("striped", "checked", "plaid", "floral", "polka", "solid", "camouflage",
                     "paisley", "herringbone")
 _STOPWORDS = frozenset("a an the and or for with in on of to my me i im i'm want need looking "
@@ -74,17 +75,18 @@ class GroundingVocab:
     """Colour words."""
     materials: frozenset[str] = frozenset(DEFAULT_MATERIALS)
     """Material words."""
-    categories: frozenset[str] = frozenset(DEFAULT_CATEGORIES)
-    """Category words (singular or plural; compared after a crude singularisation)."""
+    categories: frozenset[str] = frozenset()
+    """Category words of the shop (singular or plural; compared after a crude
+    singularisation); none by default: only the catalog knows its categories."""
     patterns: frozenset[str] = frozenset(DEFAULT_PATTERNS)
     """Pattern words."""
 
     @classmethod
     def from_lists(cls, *, colours: Sequence[str] = DEFAULT_COLOURS,
                    materials: Sequence[str] = DEFAULT_MATERIALS,
-                   categories: Sequence[str] = DEFAULT_CATEGORIES,
+                   categories: Sequence[str] = (),
                    patterns: Sequence[str] = DEFAULT_PATTERNS) -> GroundingVocab:
-        """Build from plain lists (e.g. the demo store's ``COLOURS``, ``MATERIALS``…)."""
+        """Build from plain lists (e.g. ``shelfwise.vocabulary.ShopVocabulary.grounding``)."""
         low = lambda xs: frozenset(x.lower() for x in xs)  # noqa: E731
         return cls(low(colours), low(materials), low(categories), low(patterns))
 

@@ -1,10 +1,14 @@
 """Turn a shopper's chat message into constraints (an :class:`Intent`) and reactions.
 
-The rule-based parser always runs (regular expressions over the message, a vocabulary with
-synonyms and plurals). A chat model, when given, is asked for JSON (``prompts/intent.txt``),
-validated strictly with pydantic and restricted to the vocabulary; invalid output keeps the
-rule-based result and is counted in :data:`INTENT_STATS`. A ``previous`` intent is merged:
-follow-ups such as "cheaper" or "not leather" refine the last request.
+The rule-based parser always runs: price phrases (:mod:`agent.prices`) become bounds, and the
+shop's vocabulary (:class:`IntentVocab`: its categories, colours and materials with synonyms,
+phrases and plurals, built from the catalog and config by ``shelfwise.vocabulary``) names
+the wanted and refused facts; a word the vocabulary does not know stays in the search query,
+so a catalog without jackets never gets a "jackets" filter. A chat model, when given, is
+asked for JSON (``prompts/intent.txt``), validated strictly with pydantic and restricted to
+the vocabulary; invalid output keeps the rule-based result and is counted in
+:data:`INTENT_STATS`. A ``previous`` intent is merged: follow-ups such as "cheaper" or "not
+leather" refine the last request.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import logging
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -23,84 +27,154 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.explain import DEFAULT_COLOURS, DEFAULT_MATERIALS
+from agent.prices import parse_prices
 from agent.prompts import load_prompt, render_prompt, sanitize_data
 
 logger = logging.getLogger(__name__)
 
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6,
              "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10, "last": -1}
-_NUM = r"\$?\s?(\d+(?:[.,]\d+)?)\s?(?:\$|usd|eur|€|£|dollars?|euros?)?"
 _PICK = r"(?:#\s?(\d+)|(?:number|no\.?|item|option)\s?(\d+)|(?:the\s+)?(" + "|".join(
     _ORDINALS) + r")(?:\s+one)?|\b(\d+)\b)"
 _PURCHASE_RE = r"\b(?:buy|purchase|order|take|add)\s+(?:me\s+)?" + _PICK
 _CLICK_RE = r"\b(?:like|love|open|view|details\s+(?:of|on|for))\s+" + _PICK
 _SEARCH_WORDS = frozenset({"more", "similar", "something", "anything", "others", "things",
                            "stuff", "items", "ones"})
-_DEFAULT_CATEGORIES = {
-    "bags": ("bag", "handbag", "handbags", "purse", "purses", "tote", "totes", "backpack",
-             "backpacks"),
-    "shoes": ("shoe", "sneaker", "sneakers", "trainers", "boots", "boot", "heels"),
-    "jackets": ("jacket", "coat", "coats", "parka", "parkas", "raincoat", "raincoats"),
-    "dresses": ("dress", "gown"),
-    "shirts": ("shirt", "tee", "t-shirt", "t-shirts", "blouse", "blouses", "top", "tops"),
-    "trousers": ("trouser", "pants", "jeans", "chinos"),
-    "hats": ("hat", "cap", "caps", "beanie", "beanies"),
-    "scarves": ("scarf",),
-    "watches": ("watch",),
-}
+_TOKEN = re.compile(r"[a-z0-9][a-z0-9\-'&]*")
+_NEGATORS = frozenset({"not", "no", "without", "except", "non", "avoid", "nothing"})
+_MAX_PHRASE = 4
+"""Longest vocabulary phrase (in words) the parser looks for."""
+
+
+def word_forms(phrase: str) -> set[str]:
+    """Singular and plural forms of a word or phrase (its last word is inflected).
+
+    ``"rain jacket"`` → ``{"rain jacket", "rain jackets"}``; ``"dresses"`` → ``{"dresses",
+    "dress"}``; ``"accessory"`` → ``{"accessory", "accessories"}``. Crude English rules, no
+    dictionary: good enough for matching, never shown to anyone.
+    """
+    words = phrase.lower().split()
+    if not words:
+        return set()
+    head, w = " ".join(words[:-1]), words[-1]
+    forms = {w, w + "s"}
+    if w.endswith(("s", "x", "z", "ch", "sh")):
+        forms.add(w + "es")
+    if w.endswith("y") and len(w) > 2 and w[-2] not in "aeiou":
+        forms.add(w[:-1] + "ies")
+    if w.endswith("ies") and len(w) > 4:
+        forms.add(w[:-3] + "y")
+    if w.endswith("es") and len(w) > 4:
+        forms.add(w[:-2])
+    if w.endswith("s") and not w.endswith("ss") and len(w) > 3:
+        forms.add(w[:-1])
+    return {f"{head} {f}".strip() for f in forms if len(f) > 2 or f == w}
 
 
 @dataclass(frozen=True)
 class IntentVocab:
-    """The words the intent parser recognises.
+    """The words the intent parser recognises, all from the shop (catalog and config).
 
-    ``categories`` maps each canonical category (as the catalog names it) to its synonyms;
-    plurals are handled by the parser (``jacket``/``jackets``).
+    Nothing here names a shop's categories: the application layer builds the vocabulary from
+    the catalog (``shelfwise.vocabulary``). Without one, no word is a category and the
+    message's words go to the search query; colours and materials fall back to generic
+    English word lists (:data:`agent.explain.DEFAULT_COLOURS` / ``DEFAULT_MATERIALS``), so
+    that "not red" or "no leather" still exclude products whose facts name them.
+    Entries may be phrases ("rain jacket"); singular and plural forms are matched.
     """
 
-    categories: Mapping[str, tuple[str, ...]] = field(
-        default_factory=lambda: dict(_DEFAULT_CATEGORIES))
-    """Canonical category → synonyms (``"bags": ("handbag", "purse")``)."""
+    categories: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Canonical category (exactly as the catalog names it) → lower-case words and phrases
+    that name it (``"Rain jackets": ("rain jacket", "jacket", "raincoat")``)."""
     colours: frozenset[str] = frozenset(DEFAULT_COLOURS)
-    """Colour words."""
+    """Colour words and phrases (lower case)."""
     materials: frozenset[str] = frozenset(DEFAULT_MATERIALS)
-    """Material words."""
+    """Material words and phrases (lower case)."""
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    """Synonym → the colour or material it stands for (``"crimson": "red"``)."""
 
     @classmethod
     def from_lists(cls, categories: Iterable[str], colours: Iterable[str],
                    materials: Iterable[str],
                    synonyms: Mapping[str, Iterable[str]] | None = None) -> IntentVocab:
-        """Build from the catalog's own lists (e.g. the demo store's constants).
+        """Build from plain lists.
 
         Args:
-            categories: canonical category names.
+            categories: canonical category names, as the catalog names them.
             colours: colour words.
             materials: material words.
-            synonyms: extra words per canonical category; default synonyms of known
-                categories are kept.
+            synonyms: words per canonical category (matched case-insensitively to it).
 
         Returns:
             The vocabulary.
 
         """
-        cats: dict[str, tuple[str, ...]] = {}
-        for c in categories:
-            key = c.lower()
-            extra = tuple(s.lower() for s in (synonyms or {}).get(c, ()))
-            cats[key] = tuple(dict.fromkeys(_DEFAULT_CATEGORIES.get(key, ()) + extra))
+        syn = {str(k).lower(): tuple(str(w).lower() for w in v)
+               for k, v in (synonyms or {}).items()}
+        cats = {c: tuple(dict.fromkeys(syn.get(c.lower(), ()))) for c in categories}
         return cls(cats, frozenset(x.lower() for x in colours),
                    frozenset(x.lower() for x in materials))
 
     def lookup(self) -> dict[str, str]:
-        """Every recognised word (singular and plural forms) → canonical category."""
-        out: dict[str, str] = {}
+        """Every recognised category word or phrase (singular and plural forms) → category.
+
+        A canonical name wins over another category's synonym; between synonyms, the first
+        category listed wins.
+        """
+        return dict(self._phrases()["category"])
+
+    def _phrases(self) -> dict[str, dict[str, str]]:
+        cached = self.__dict__.get("_phrase_cache")
+        if cached is not None:
+            return cached
+        cats: dict[str, str] = {}
+        for canon in self.categories:
+            for form in word_forms(canon):
+                cats.setdefault(form, canon)
         for canon, syns in self.categories.items():
-            for w in (canon, *syns):
-                w = w.lower()
-                for form in {w, w + "s", w + "es", w[:-1] if w.endswith("s") else w,
-                             w[:-2] if w.endswith("es") else w}:
-                    if len(form) > 2:
-                        out.setdefault(form, canon)
+            for word in syns:
+                for form in word_forms(word):
+                    cats.setdefault(form, canon)
+        out = {"category": cats}
+        for kind, words in (("colour", self.colours), ("material", self.materials)):
+            table = {w: w for w in words}
+            for alias, value in self.aliases.items():
+                if value in words:
+                    table.setdefault(alias, value)
+            out[kind] = table
+        object.__setattr__(self, "_phrase_cache", out)  # frozen: cache the derived table
+        return out
+
+    def category_of(self, word: str) -> str | None:
+        """The canonical category a word or phrase names, or None."""
+        return self._phrases()["category"].get(" ".join(word.lower().split()))
+
+    def find(self, tokens: Sequence[str]) -> list[tuple[int, int, str, str]]:
+        """Vocabulary phrases in a token list, longest match first, left to right.
+
+        Args:
+            tokens: lower-case words of a message.
+
+        Returns:
+            ``(start, end, kind, canonical)`` per match; ``kind`` is ``colour``,
+            ``material`` or ``category`` (colours and materials win over categories when a
+            phrase is both).
+
+        """
+        tables = self._phrases()
+        out: list[tuple[int, int, str, str]] = []
+        i = 0
+        while i < len(tokens):
+            for n in range(min(_MAX_PHRASE, len(tokens) - i), 0, -1):
+                phrase = " ".join(tokens[i:i + n])
+                kind = next((k for k in ("colour", "material", "category")
+                             if phrase in tables[k]), None)
+                if kind is not None:
+                    out.append((i, i + n, kind, tables[kind][phrase]))
+                    i += n
+                    break
+            else:
+                i += 1
         return out
 
 
@@ -148,10 +222,19 @@ class Intent:
 
         New categories / colours / materials replace the old ones when given; exclusions
         accumulate (and a newly wanted value is no longer excluded); price bounds are kept
-        unless restated; ``cheaper``, ``more_like`` and ``reactions`` are per message.
+        unless restated (a kept bound that contradicts a restated one is dropped: "over 100"
+        then "under 50" means under 50); ``cheaper``, ``more_like`` and ``reactions`` are
+        per message.
         """
         if previous is None:
             return self
+        hi = self.max_price if self.max_price is not None else previous.max_price
+        lo = self.min_price if self.min_price is not None else previous.min_price
+        if lo is not None and hi is not None and lo > hi:
+            if self.max_price is None:
+                hi = None
+            else:
+                lo = None
         ex_c = (previous.exclude_colours - self.colours) | self.exclude_colours
         ex_m = (previous.exclude_materials - self.materials) | self.exclude_materials
         return Intent(
@@ -159,9 +242,7 @@ class Intent:
             colours=(self.colours or previous.colours) - ex_c,
             materials=(self.materials or previous.materials) - ex_m,
             exclude_colours=ex_c, exclude_materials=ex_m,
-            max_price=self.max_price if self.max_price is not None else previous.max_price,
-            min_price=self.min_price if self.min_price is not None else previous.min_price,
-            cheaper=self.cheaper, more_like=self.more_like,
+            max_price=hi, min_price=lo, cheaper=self.cheaper, more_like=self.more_like,
             query=self.query or previous.query, reactions=self.reactions,
             similar_to=self.similar_to)
 
@@ -196,10 +277,6 @@ class _LLMIntent(BaseModel):
     cheaper: bool = False
     more_like: int | None = None
     query: str = ""
-
-
-def _num(s: str) -> float:
-    return float(s.replace(",", "."))
 
 
 def _pick_value(m: re.Match[str]) -> int | None:
@@ -244,54 +321,42 @@ def parse_reaction(message: str) -> list[Reaction]:
 
 def _rule_intent(message: str, vocab: IntentVocab) -> Intent:
     text = (message or "").lower()
-    rest = text
-    max_price = min_price = None
-    m = re.search(r"\bbetween\s+" + _NUM + r"\s+(?:and|to|-)\s+" + _NUM, text)
-    if m:
-        lo, hi = sorted((_num(m.group(1)), _num(m.group(2))))
-        min_price, max_price = lo, hi
-        rest = rest.replace(m.group(0), " ")
-    else:
-        m = re.search(r"\b(\d+(?:[.,]\d+)?)\s?(?:-|to)\s?(\d+(?:[.,]\d+)?)\s?(?:\$|usd|dollars?|"
-                      r"eur|euros?)", text)
-        if m:
-            min_price, max_price = sorted((_num(m.group(1)), _num(m.group(2))))
-            rest = rest.replace(m.group(0), " ")
-    for m in re.finditer(r"\b(?:under|below|less than|cheaper than|max(?:imum)?|at most|"
-                         r"up to|no more than|<)\s*" + _NUM, text):
-        max_price = _num(m.group(1))
-        rest = rest.replace(m.group(0), " ")
-    for m in re.finditer(r"\b(?:over|above|more than|at least|min(?:imum)?|from|>)\s*" + _NUM,
-                         text):
-        min_price = _num(m.group(1))
-        rest = rest.replace(m.group(0), " ")
+    prices = parse_prices(text)
+    rest = prices.rest
     cheaper = bool(re.search(r"\b(?:cheaper|less expensive|lower price|more affordable)\b",
                              text)) and not re.search(r"cheaper than\s*\$?\d", text)
     more_like = None
-    m = re.search(r"\b(?:more|similar|others?)\s+(?:like|to)\s+" + _PICK, text) or \
-        re.search(r"^\s*like\s+" + _PICK + r"\s*$", text)
+    m = re.search(r"\b(?:more|similar|others?)\s+(?:like|to)\s+" + _PICK, rest) or \
+        re.search(r"^\s*like\s+" + _PICK + r"\s*$", rest)
     if m:
         more_like = _pick_value(m)
         rest = rest.replace(m.group(0), " ")
 
-    words = re.findall(r"[a-z][a-z\-]*", text)
+    words = _TOKEN.findall(rest)
     negated: set[int] = set()
     for i, w in enumerate(words):
-        if w in ("not", "no", "without", "except", "non", "avoid", "nothing"):
+        if w in _NEGATORS:
             negated.update(range(i + 1, min(i + 3, len(words))))
         if w in ("but", "and") and i in negated:
             negated.discard(i)
-    cats, cols, mats, ex_c, ex_m = set(), set(), set(), set(), set()
-    lookup = vocab.lookup()
-    for i, w in enumerate(words):
-        neg = i in negated
-        if w in vocab.colours:
-            (ex_c if neg else cols).add(w)
-        elif w in vocab.materials:
-            (ex_m if neg else mats).add(w)
-        elif w in lookup and not neg:
-            cats.add(lookup[w])
-    for w in ex_c | ex_m | cols | mats:
+    cats: set[str] = set()
+    cols: set[str] = set()
+    mats: set[str] = set()
+    ex_c: set[str] = set()
+    ex_m: set[str] = set()
+    refused: list[str] = []
+    for start, end, kind, canon in vocab.find(words):
+        neg = start in negated
+        if neg:
+            refused.append(" ".join(words[start:end]))
+        if kind == "colour":
+            (ex_c if neg else cols).add(canon)
+        elif kind == "material":
+            (ex_m if neg else mats).add(canon)
+        elif not neg:
+            cats.add(canon)
+    min_price, max_price = prices.min_price, prices.max_price
+    for w in refused:
         rest = re.sub(rf"\b(?:not|no|without|except|avoid)\s+{re.escape(w)}\b", " ", rest)
     for pat in (_PURCHASE_RE, _CLICK_RE):
         rest = re.sub(pat, " ", rest)
@@ -304,12 +369,18 @@ def _rule_intent(message: str, vocab: IntentVocab) -> Intent:
                   tuple(parse_reaction(message)))
 
 
+def _word_list(words: Iterable[str], max_chars: int = 2000) -> str:
+    """Sorted, sanitised, comma-separated words for a prompt (cut at ``max_chars``)."""
+    return sanitize_data(", ".join(sanitize_data(w, 60) for w in sorted(words)), max_chars)
+
+
 def _llm_intent(message: str, vocab: IntentVocab, chat_model: BaseChatModel,
                 rule: Intent) -> Intent | None:
+    # the vocabulary comes from the catalog: merchant text, so sanitised like any other data
     user = render_prompt("intent", message=sanitize_data(message, 500),
-                         categories=", ".join(sorted(vocab.categories)),
-                         colours=", ".join(sorted(vocab.colours)),
-                         materials=", ".join(sorted(vocab.materials)))
+                         categories=_word_list(vocab.categories),
+                         colours=_word_list(vocab.colours),
+                         materials=_word_list(vocab.materials))
     try:
         answer = chat_model.invoke([SystemMessage(load_prompt("system").strip()),
                                     HumanMessage(user)])
@@ -325,8 +396,7 @@ def _llm_intent(message: str, vocab: IntentVocab, chat_model: BaseChatModel,
         else:
             try:
                 parsed = _LLMIntent.model_validate(data)
-                lookup = vocab.lookup()
-                cats = {lookup.get(c.lower(), "?") for c in parsed.categories}
+                cats = {vocab.category_of(c) or "?" for c in parsed.categories}
                 cols = {c.lower() for c in parsed.colours + parsed.exclude_colours}
                 mats = {c.lower() for c in parsed.materials + parsed.exclude_materials}
                 bad = ({"?"} & cats) | (cols - vocab.colours) | (mats - vocab.materials)

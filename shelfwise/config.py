@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shelfwise.errors import ConfigError
 
@@ -39,6 +39,46 @@ class IndexConfig(_Section):
 
     spec: str = "auto"
     """``auto`` (exact below 50k items, HNSW above) or any FAISS factory string."""
+
+
+class VocabularyConfig(_Section):
+    """The shop's own words for chat and search (``shelfwise.vocabulary``).
+
+    Categories, colours, materials and other attribute values come from the catalog; this
+    section adds the words shoppers use for them and says which attributes are which.
+    """
+
+    synonyms: dict[str, list[str]] = {}
+    """Words shoppers use for a catalog category or attribute value, e.g.
+    ``jackets = ["coat", "parka"]`` or ``red = ["crimson"]``; keys are matched to the
+    catalog case-insensitively (singular or plural); a key the catalog lacks is ignored
+    (logged), so a synonym never invents a category."""
+    min_count: int = Field(2, ge=1)
+    """An attribute value enters the vocabulary when at least this many products have it."""
+    colour_attributes: list[str] = ["colour", "color"]
+    """Attributes whose values are colours (names compared ignoring case and spacing)."""
+    material_attributes: list[str] = ["material", "materials", "fabric"]
+    """Attributes whose values are materials."""
+    pattern_attributes: list[str] = ["pattern"]
+    """Attributes whose values are patterns (used by the reason checker)."""
+    ignore_attributes: list[str] = ["gtin", "mpn", "sku", "ean", "upc", "isbn", "barcode",
+                                    "url", "link", "image_link", "additional_image_link",
+                                    "item_group_id", "handle", "id"]
+    """Attributes never used as words (codes and links)."""
+
+    @field_validator("synonyms")
+    @classmethod
+    def _clean_synonyms(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for key, words in value.items():
+            name = " ".join(str(key).lower().split())
+            cleaned = [" ".join(str(w).lower().split()) for w in words]
+            if not name or not all(cleaned):
+                raise ValueError(f"synonyms.{key}: empty word")
+            if any(len(w) > 60 for w in [name, *cleaned]):
+                raise ValueError(f"synonyms.{key}: words must be at most 60 characters")
+            out[name] = list(dict.fromkeys([*out.get(name, []), *cleaned]))
+        return out
 
 
 class CatalogConfig(_Section):
@@ -70,6 +110,8 @@ class Config(_Section):
     """Vector index."""
     catalog: CatalogConfig = CatalogConfig()
     """Reading catalog files (format, column map, default currency, shop address)."""
+    vocabulary: VocabularyConfig = VocabularyConfig()
+    """The shop's words for chat and search (synonyms, which attributes are which)."""
     extra: dict[str, dict[str, Any]] = {}
     """Sections owned by later parts (policy, llm, serve, batch) until they get typed models."""
 

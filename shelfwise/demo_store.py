@@ -13,6 +13,7 @@ style, price_band, brand, price``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,6 +201,20 @@ CATEGORY_WORDS = {
     "sweaters": "sweater",
 }
 """How a shopper names one item of each category (for attribute queries)."""
+SYNONYMS: dict[str, list[str]] = {
+    "bags": ["purse", "rucksack", "satchel", "tote", "clutch", "backpack", "handbag"],
+    "shoes": ["shoe", "sneaker", "trainer", "boot", "loafer", "oxfords", "footwear", "heels"],
+    "jackets": ["coat", "parka", "blazer", "bomber", "raincoat", "anorak", "windbreaker"],
+    "sweaters": ["jumper", "cardigan", "hoodie", "turtleneck", "pullover", "knitwear"],
+    "shirts": ["t-shirt", "tee", "polo", "blouse", "top"],
+    "trousers": ["pants", "jeans", "chinos", "joggers", "slacks"],
+    "dresses": ["gown", "sundress"],
+    "hats": ["cap", "beanie", "fedora"],
+    "watches": ["chronograph", "smartwatch", "timepiece"],
+    "scarves": ["shawl", "snood", "bandana"],
+}
+"""Words shoppers use for each demo category. Shipped as data like any shop's: the generator
+writes them to ``[vocabulary.synonyms]`` in the demo workspace's ``shelfwise.toml``."""
 BASE_PRICE = {
     "shoes": 80.0,
     "jackets": 120.0,
@@ -473,6 +488,7 @@ def generate_demo_store(
                 in_stock=bool(rng.random() > 0.05),
             )
         )
+    write_demo_vocabulary(workspace)
     latent = pd.DataFrame(rows, columns=list(LATENT_COLUMNS))
     latent.to_parquet(workspace.demo_dir / "latent.parquet", index=False)
     store = CatalogStore(workspace.catalog_db)
@@ -481,6 +497,37 @@ def generate_demo_store(
     finally:
         store.close()
     return DemoStore(products, latent, workspace)
+
+
+def write_demo_vocabulary(workspace: Workspace) -> bool:
+    """Add the demo's :data:`SYNONYMS` to the workspace's ``shelfwise.toml``.
+
+    A file that already has a ``[vocabulary]`` section is left alone (the shop's own words
+    win); otherwise the section is appended.
+
+    Returns:
+        True when the section was written.
+
+    Raises:
+        ConfigError: the existing file is not valid TOML.
+    """
+    import tomllib
+
+    path = workspace.config_file
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    try:
+        if "vocabulary" in tomllib.loads(text):
+            return False
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    block = "\n".join(
+        ["# Words shoppers use for the demo store's categories (written by `shelfwise demo`).",
+         "[vocabulary.synonyms]",
+         *(f"{cat} = {json.dumps(words)}" for cat, words in SYNONYMS.items())])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text((text.rstrip("\n") + "\n\n" + block if text.strip() else block) + "\n",
+                    encoding="utf-8")
+    return True
 
 
 def load_latent(workspace: Workspace) -> pd.DataFrame:

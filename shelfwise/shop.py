@@ -34,74 +34,43 @@ if TYPE_CHECKING:
     from shelfwise.recommender import Recommender, RecommendResponse
     from shelfwise.workspace import Workspace
 
-__all__ = ["CATEGORY_SYNONYMS", "WorkspaceShopTools", "WorkspaceSlate", "grounding_vocab",
-           "intent_vocab", "open_assistant"]
-
-CATEGORY_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "bags": ("bag", "handbag", "purse", "tote", "backpack", "rucksack", "clutch", "satchel"),
-    "shoes": ("shoe", "sneaker", "sneakers", "trainer", "trainers", "boot", "boots", "loafer",
-              "loafers", "oxfords", "footwear"),
-    "jackets": ("jacket", "coat", "parka", "blazer", "bomber", "raincoat", "anorak", "windbreaker"),
-    "sweaters": ("sweater", "jumper", "cardigan", "hoodie", "turtleneck", "pullover", "knitwear"),
-    "shirts": ("shirt", "t-shirt", "tee", "polo", "blouse", "top"),
-    "trousers": ("trouser", "pants", "jeans", "chinos", "joggers", "slacks"),
-    "dresses": ("dress", "gown", "sundress"),
-    "hats": ("hat", "cap", "beanie", "fedora"),
-    "watches": ("watch", "chronograph", "smartwatch", "timepiece"),
-    "scarves": ("scarf", "shawl", "snood", "bandana"),
-}
-"""Words shoppers use for each demo-store category (plurals are handled by the parser)."""
-
-
-def _catalog_categories(engine: Any) -> list[str]:
-    try:
-        return [str(c) for c in engine.catalog.categories()]
-    except Exception:  # noqa: BLE001 - an empty or exotic catalog still gets the demo words
-        return []
+__all__ = ["WorkspaceShopTools", "WorkspaceSlate", "grounding_vocab", "intent_vocab",
+           "open_assistant"]
 
 
 def intent_vocab(engine: Any | None = None,
                  synonyms: Mapping[str, Sequence[str]] | None = None) -> IntentVocab:
-    """Words the intent parser knows: demo-store constants plus the catalog's own categories.
+    """Words the intent parser knows: the shop's vocabulary (``shelfwise.vocabulary``).
+
+    Categories, colours and materials come from the engine's catalog, synonyms from the
+    ``[vocabulary]`` section of the workspace's ``shelfwise.toml``.
 
     Args:
-        engine: an engine whose catalog categories are added (None: demo store only).
-        synonyms: extra words per category, on top of :data:`CATEGORY_SYNONYMS`.
-    """
-    from agent.explain import DEFAULT_COLOURS, DEFAULT_MATERIALS
-    from agent.intent import IntentVocab
-    from shelfwise.demo_store import CATEGORIES, COLOURS, MATERIALS
+        engine: an engine over the shop (None: no categories, generic colour and material
+            words only).
+        synonyms: extra words per catalog category, on top of the configured ones.
 
-    cats = list(dict.fromkeys([*CATEGORIES, *(_catalog_categories(engine) if engine else [])]))
-    syn: dict[str, tuple[str, ...]] = {c: CATEGORY_SYNONYMS.get(c, ()) for c in cats}
-    for c, words in (synonyms or {}).items():
-        syn[c] = (*syn.get(c, ()), *words)
-        if c not in cats:
-            cats.append(c)
-    colours = dict.fromkeys([*COLOURS, *DEFAULT_COLOURS])
-    materials = dict.fromkeys([*MATERIALS, *DEFAULT_MATERIALS])
-    return IntentVocab.from_lists(cats, colours, materials, syn)
+    Raises:
+        ConfigError: an invalid ``[vocabulary]`` section.
+    """
+    from agent.intent import IntentVocab
+
+    if engine is None:
+        return IntentVocab()
+    return engine.vocabulary.intent_vocab(synonyms)
 
 
 def grounding_vocab(engine: Any | None = None) -> GroundingVocab:
-    """Words the reason checker knows (a reason may only use those its product has)."""
-    from agent.explain import (
-        DEFAULT_CATEGORIES,
-        DEFAULT_COLOURS,
-        DEFAULT_MATERIALS,
-        DEFAULT_PATTERNS,
-        GroundingVocab,
-    )
-    from shelfwise.demo_store import CATEGORIES, COLOURS, MATERIALS, PATTERNS
+    """Words the reason checker knows (a reason may only use those its product has).
 
-    cats = [*CATEGORIES, *(_catalog_categories(engine) if engine else []), *DEFAULT_CATEGORIES]
-    for words in CATEGORY_SYNONYMS.values():
-        cats.extend(words)
-    return GroundingVocab.from_lists(
-        colours=list(dict.fromkeys([*COLOURS, *DEFAULT_COLOURS])),
-        materials=list(dict.fromkeys([*MATERIALS, *DEFAULT_MATERIALS])),
-        categories=list(dict.fromkeys(cats)),
-        patterns=list(dict.fromkeys([*PATTERNS, *DEFAULT_PATTERNS])))
+    The shop's categories, category words, colours, materials and patterns, plus generic
+    English colour, material and pattern words (a model may invent any of them).
+    """
+    from agent.explain import GroundingVocab
+
+    if engine is None:
+        return GroundingVocab()
+    return engine.vocabulary.grounding_vocab()
 
 
 @dataclass(frozen=True)

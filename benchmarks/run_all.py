@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("retrieval.py", "policies.py", "ope.py", "llm.py", "batch.py")
+SCRIPTS = ("retrieval.py", "policies.py", "ope.py", "llm.py", "batch.py", "offline_ml100k.py")
 
 
 def main() -> int:

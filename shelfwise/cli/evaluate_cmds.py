@@ -65,11 +65,11 @@ def _est_row(est: Any, **extra: Any) -> dict[str, Any]:
 
 
 def evaluate(
-    policy: Annotated[str, typer.Option(
+    policy: Annotated[str | None, typer.Option(
         "--policy", help="Candidate policy: a checkpoint path, a checkpoint name in the "
         "workspace's policies folder, or a registry name (random, greedy, linucb, lints, slateq, "
         "reinforce). With --from obd: 'bts' (BTS vs its observed click rate), 'logistic', or a "
-        "registry name to train on the random log.")],
+        "registry name to train on the random log. Required unless --offline.")] = None,
     source: Annotated[str, typer.Option(
         "--from", help="Logged data: 'events' (the workspace's event log) or 'obd' (Open "
         "Bandit Dataset sample).")] = "events",
@@ -93,16 +93,63 @@ def evaluate(
     workspace: Annotated[Path | None, typer.Option(
         "--workspace", help="Workspace folder (default $SHELFWISE_HOME or ./shelfwise-data)."
     )] = None,
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="Ranking evaluation on the event log instead: behaviour models and "
+        "baselines (most-popular, item-kNN, EASE) trained on a time split, full ranking over the "
+        "catalog, HR/NDCG/MRR/coverage/popularity with bootstrap intervals.")] = False,
+    split: Annotated[str, typer.Option(
+        "--split", help="Offline: 'leave-last-out' (per shopper) or 'time' (one cut).")
+    ] = "leave-last-out",
+    k: Annotated[str, typer.Option("--k", help="Offline: cut-offs K, comma-separated.")
+                 ] = "10,20",
+    negatives: Annotated[int | None, typer.Option(
+        "--negatives", help="Offline: rank among N sampled negatives instead of the whole "
+        "catalog (labelled SAMPLED).")] = None,
+    include_history: Annotated[bool, typer.Option(
+        "--include-history", help="Offline: let a shopper's own history be recommended.")
+    ] = False,
+    baselines: Annotated[str, typer.Option(
+        "--baselines", help="Offline: baselines, comma-separated (mostpop or behaviour models).")
+    ] = "mostpop,itemknn,ease",
+    models: Annotated[str, typer.Option(
+        "--models", help="Offline: behaviour models to evaluate beside the baselines, e.g. "
+        "'als,sasrec'.")] = "",
+    kinds: Annotated[str | None, typer.Option(
+        "--kinds", help="Offline: interaction kinds to use (view, click, add_to_cart, "
+        "purchase); default all.")] = None,
+    cut: Annotated[str | None, typer.Option(
+        "--cut", help="Offline, --split time: cut time (unix seconds or ISO date).")] = None,
+    test_fraction: Annotated[float, typer.Option(
+        "--test-fraction", help="Offline, --split time: share of events after the default cut.")
+    ] = 0.2,
+    min_users: Annotated[int, typer.Option(
+        "--min-users", help="Offline: fewest shoppers to evaluate.")] = 10,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", help="Offline: write a PNG of NDCG@K with intervals per model.")] = None,
 ) -> None:
-    """Estimate a candidate policy's value from logged data before it ships (IPS/SNIPS/DM/DR)."""
+    """Estimate a policy's value from logged data (IPS/SNIPS/DM/DR), or rank models (--offline).
+
+    Without --offline: off-policy evaluation of a candidate policy before it ships. With
+    --offline: the behaviour models and baselines on a time split of the event log, full
+    ranking over the catalog with each shopper's history excluded.
+    """
     from shelfwise.evaluate.estimators import parse_estimators
     from shelfwise.workspace import Workspace
 
+    if n_bootstrap < 10:
+        raise ConfigError(f"--n-bootstrap must be at least 10, got {n_bootstrap}")
+    if offline:
+        from shelfwise.cli.offline_eval import OfflineArgs, run_offline
+
+        run_offline(OfflineArgs(split, k, negatives, include_history, baselines, models, kinds,
+                                cut, test_fraction, min_users, plot, n_bootstrap, seed, as_json),
+                    workspace)
+        return
+    if policy is None:
+        raise ConfigError("--policy is required (or pass --offline for ranking evaluation)")
     names = parse_estimators(estimators)
     if source not in SOURCES:
         raise ConfigError(f"--from: unknown source {source!r}; choose from: {', '.join(SOURCES)}")
-    if n_bootstrap < 10:
-        raise ConfigError(f"--n-bootstrap must be at least 10, got {n_bootstrap}")
     ws = Workspace.resolve(workspace)
     if source == "obd":
         _evaluate_obd(policy, names, campaign, bts_method, n_bootstrap, seed, as_json)

@@ -332,13 +332,18 @@ def _rule_intent(message: str, vocab: IntentVocab) -> Intent:
         more_like = _pick_value(m)
         rest = rest.replace(m.group(0), " ")
 
-    words = _TOKEN.findall(rest)
+    spans = list(_TOKEN.finditer(rest))
+    words = [t.group(0) for t in spans]
+    # clause of each word: a negation ("no black, polyester") ends at punctuation
+    clause = [len(re.findall(r"[,;.!?]", rest[: t.start()])) for t in spans]
     negated: set[int] = set()
     for i, w in enumerate(words):
         if w in _NEGATORS:
-            negated.update(range(i + 1, min(i + 3, len(words))))
+            negated.update(j for j in range(i + 1, min(i + 3, len(words)))
+                           if clause[j] == clause[i])
         if w in ("but", "and") and i in negated:
             negated.discard(i)
+            negated.discard(i + 1)
     cats: set[str] = set()
     cols: set[str] = set()
     mats: set[str] = set()

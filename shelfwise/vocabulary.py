@@ -18,7 +18,11 @@ How the catalog becomes words (all matching is case-insensitive, on words of let
 - **Category cue words**: in an attribute whose frequent values mostly (≥ 80 %) sit in one
   category each (a "kind" or "product type" column), a value with ≥ 90 % of its products in
   one category names that category ("handbag" → "bags"), and so does its last word when that
-  word is as pure ("tote bag" → "bag" → "bags"). Ambiguous words name no category.
+  word is as pure ("tote bag" → "bag" → "bags"). Likewise the last word and last two words of
+  product titles ("Red frying pan" → "pan", "frying pan" → Cookware) when at least
+  ``min_count`` titles end so and ≥ 90 % of them are in one category. Ambiguous words name no
+  category; names, synonyms, category last words, attribute cues and title words are tried in
+  that order, and a word taken by an earlier source keeps its meaning.
 - **Generic colour and material words** (English lists in ``agent.explain``) are added only
   when at least ``min_count`` product titles use them: catalogs whose colours live only in
   titles still understand "not red".
@@ -320,11 +324,18 @@ def build_vocabulary(products: Iterable[Product],
     value_products: dict[tuple[str, str], int] = Counter()
     value_cats: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     title_words: Counter[str] = Counter()
+    title_heads: dict[str, Counter[str]] = defaultdict(Counter)
     for p in products:
         if p.category not in seen_cats:
             seen_cats.add(p.category)
             categories.append(p.category)
-        title_words.update(set(tokens(p.title)))
+        words = tokens(p.title)
+        title_words.update(set(words))
+        while words and (words[-1] in NON_VALUES or any(ch.isdigit() for ch in words[-1])):
+            words.pop()  # "... jacket 2" / "... jacket, size 10": the head noun comes before
+        for n in (1, 2):
+            if len(words) >= n:
+                title_heads[" ".join(words[-n:])][p.category] += 1
         for key, raw in dict(p.attributes or {}).items():
             attr = normalize_header(key)
             if not attr or attr in ignored:
@@ -379,6 +390,13 @@ def build_vocabulary(products: Iterable[Product],
         cat, share = purity(counts)
         if share >= CUE_PURITY and head not in cue_level:
             head_level[head].add(cat)
+    title_level: dict[str, set[str]] = defaultdict(set)
+    if len(categories) > 1:
+        for head, counts in title_heads.items():
+            cat, share = purity(counts)
+            if sum(counts.values()) >= config.min_count and share >= CUE_PURITY \
+                    and usable(head) and head not in colours | materials:
+                title_level[head].add(cat)
     name_heads: dict[str, set[str]] = defaultdict(set)
     for c in categories:
         last_segment = phrase(c.split(">")[-1])
@@ -404,7 +422,8 @@ def build_vocabulary(products: Iterable[Product],
         else:
             logger.info("[vocabulary.synonyms] %r ignored: no such category or value", key)
     names_level = {phrase(c): {c} for c in categories}
-    claimed = _claim([names_level, synonym_level, name_heads, cue_level, head_level])
+    claimed = _claim([names_level, synonym_level, name_heads, cue_level, head_level,
+                      title_level])
     words_of: dict[str, list[str]] = {c: [] for c in categories}
     for p, c in claimed.items():
         if p != phrase(c):

@@ -332,8 +332,8 @@ def fetch_images(
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
         raise ConfigError(f"workers must be an integer in [1, 64], got {workers!r}")
-    if not timeout > 0:
-        raise ConfigError(f"timeout must be > 0 seconds, got {timeout!r}")
+    if not 0 < timeout <= 600:
+        raise ConfigError(f"timeout must be in (0, 600] seconds, got {timeout!r}")
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
         raise ConfigError(f"retries must be an integer in [0, 10], got {retries!r}")
     if not backoff >= 0:

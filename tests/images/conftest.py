@@ -15,42 +15,20 @@ Routes (every request is counted by full path in ``server.hits``):
 
 from __future__ import annotations
 
-import io
 import socket
-import struct
+import sys
 import threading
 import time
-import zlib
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _pngs import png_bytes, png_declaring  # noqa: E402
+
 SLOW_SECONDS = 3.0
-
-
-def png_bytes(n: int, size: int = 16) -> bytes:
-    """A distinct PNG for each ``n`` (a colour and a stripe)."""
-    from PIL import Image, ImageDraw
-
-    rgb = ((n * 67) % 256, (n * 131 + 40) % 256, (n * 29 + 90) % 256)
-    img = Image.new("RGB", (size, size), rgb)
-    ImageDraw.Draw(img).rectangle([0, n % size, size - 1, n % size], fill=(255 - rgb[0], 0, 0))
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A tiny PNG file whose header declares ``width x height`` pixels (a bomb's header)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + chunk(b"IEND", b""))
 
 
 class _Server(ThreadingHTTPServer):
@@ -153,3 +131,19 @@ def refused_url():
     port = sock.getsockname()[1]
     sock.close()
     return f"http://127.0.0.1:{port}/nothing.png"
+
+
+def _no_clip(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+    raise AssertionError("the CLIP loader was reached though no CLIP model was chosen")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def offline_and_no_clip():
+    """Hub access fails fast and reaching the CLIP loader fails the test (module-wide)."""
+    from encoders.image import ClipEncoder
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setenv("TRANSFORMERS_OFFLINE", "1")
+        mp.setattr(ClipEncoder, "__init__", _no_clip)
+        yield

@@ -113,7 +113,7 @@ def test_nothing_to_fetch_touches_nothing(ws):
 
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"workers": 0}, "workers must be an integer in"),
-    ({"timeout": 0}, "timeout must be > 0"),
+    ({"timeout": 0}, "timeout must be in"),
     ({"retries": -1}, "retries must be an integer in"),
     ({"max_bytes": MAX_IMAGE_BYTES + 1}, "max_bytes must be in"),
 ])

@@ -6,6 +6,7 @@ queries, "more like this", shopper state from history, and candidate retrieval f
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,9 @@ facts come first, then cosine and word overlap order each tier."""
 
 FACET_POOL = 200
 """Dense candidates re-scored when the query names facts (a wider net for the facts)."""
+
+_STALE_WARNED: set[Path] = set()
+"""Workspaces whose stale-index warning this process has printed (it is printed once)."""
 
 
 @dataclass(frozen=True)
@@ -84,16 +88,24 @@ class Engine:
         self.facet_weight = float(facet_weight)
         self._product_cache: dict[str, Product] = {}
         self._centroid: np.ndarray | None = None
+        self.index_warning: str | None = None
+        """Set by :meth:`open` when the catalog changed after the index was built."""
 
     @classmethod
-    def open(cls, workspace: Workspace | str | Path | None = None) -> Engine:
+    def open(
+        cls, workspace: Workspace | str | Path | None = None, *, warn_stale: bool = True
+    ) -> Engine:
         """Load the catalog, the saved index and the encoders it was built with.
+
+        When the catalog changed after the index was built (e.g. ``shelfwise ingest
+        --no-build-index``), ``index_warning`` says so and, with ``warn_stale``, a
+        ``warning: ...`` line goes to stderr, once per process and workspace.
 
         Raises:
             IndexError_: no index yet (run ``shelfwise index build``), or a corrupt one.
         """
         from index import VectorIndex
-        from shelfwise.pipeline import load_encoders
+        from shelfwise.pipeline import index_staleness, load_encoders
 
         ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
         if not (ws.index_dir / "meta.json").is_file():
@@ -104,7 +116,12 @@ class Engine:
         index = VectorIndex.load(ws.index_dir)
         names = index.model_names
         encoders = load_encoders(ws, names.get("text", "default"), names.get("image", "aligned"))
-        return cls(ws, CatalogStore(ws.catalog_db), index, encoders)
+        engine = cls(ws, CatalogStore(ws.catalog_db), index, encoders)
+        engine.index_warning = index_staleness(ws)
+        if engine.index_warning and warn_stale and ws.root not in _STALE_WARNED:
+            _STALE_WARNED.add(ws.root)
+            print(f"warning: {engine.index_warning}", file=sys.stderr, flush=True)
+        return engine
 
     @property
     def dim(self) -> int:

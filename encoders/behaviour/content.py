@@ -53,7 +53,10 @@ class ContentConfig(BehaviourConfig):
     """How content completes a behaviour model (see the module docstring)."""
 
     ridge: float = 1.0
-    """Ridge penalty of the content -> behaviour-vector map (vector models)."""
+    """Ridge penalty of the content -> behaviour-vector map (vector models), relative to the
+    mean eigenvalue of the centred content Gram matrix (``penalty = ridge * trace(A'A) /
+    d_c``), so one value suits any content width and scale. Item vectors hold noise that
+    content cannot explain; a small value fits that noise and misplaces new items."""
     blend_events: float = 1.0
     """Pseudo-events of the content estimate: an item with summed event weight ``n`` keeps
     ``n / (n + blend_events)`` of its learned vector or score. 0 = content only for items
@@ -131,7 +134,9 @@ class ContentBackedModel(BaseBehaviourModel):
             Vw = iv[warm].astype(np.float64)
             mu_c, mu_v = Cw.mean(axis=0), Vw.mean(axis=0)
             A = Cw - mu_c
-            W = np.linalg.solve(A.T @ A + cfg.ridge * np.eye(A.shape[1]), A.T @ (Vw - mu_v))
+            G = A.T @ A
+            penalty = cfg.ridge * max(float(np.trace(G)) / G.shape[0], 1e-12)
+            W = np.linalg.solve(G + penalty * np.eye(G.shape[0]), A.T @ (Vw - mu_v))
             self.W = W.astype(np.float32)
             self.b = (mu_v - mu_c @ W).astype(np.float32)
             mapped = self.content_to_vectors(C)

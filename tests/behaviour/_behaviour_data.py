@@ -75,7 +75,7 @@ def cluster_log(seed: int = 0, n_users: int = 240, content_dim: int = 8,
 
     """
     rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(CLUSTERS, content_dim))
+    centres = 2.0 * rng.normal(size=(CLUSTERS, content_dim))  # well apart: noise is 0.3
     n_items = CLUSTERS * PER_CLUSTER
     cluster = np.repeat(np.arange(CLUSTERS), PER_CLUSTER)
     content = (centres[cluster] + 0.3 * rng.normal(size=(n_items, content_dim))).astype(

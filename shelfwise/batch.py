@@ -15,7 +15,9 @@ and ``history``) and gets back one ranked slate per shopper, as a folder of Parq
   of workers.
 
 Batch slates are not impressions: nothing is written to the event log (a slate becomes an
-impression only when a shop shows it).
+impression only when a shop shows it). A shopper whose ``history`` is empty or absent gets
+the history the event log holds (imported past interactions and reactions to served slates,
+:func:`shelfwise.interactions.history.attach_history`), read once on the driver.
 
 Output columns: ``user_id, rank (1..k), product_id, score (policy score), propensity
 (Plackett-Luce probability of the item at that rank), reason (nullable), policy,
@@ -572,6 +574,9 @@ def run_batch(input_path: str | Path, output: str | Path, workspace: Workspace |
                           "(or `shelfwise demo`)")
     dim = int(json.loads(meta_path.read_text())["dimension"])
     users = read_users(input_path)
+    from shelfwise.interactions.history import attach_history  # empty histories from the log
+
+    users, _from_log = attach_history(users, ws.events_db)
     policy = resolve_policy(config.policy, ws, dim=dim, seed=config.seed)
     settings = {"k": config.k, "policy": config.policy, "policy_name": str(policy.name),
                 "policy_version": str(policy.version), "seed": config.seed,

@@ -515,6 +515,9 @@ class InteractionColumns:
     value: Sequence[float | None]
     quantity: Sequence[int]
     session_id: Sequence[str | None]
+    presorted: bool = False
+    """True when the rows are already ordered by ``(user_id, time)`` (the store then skips its
+    own sort)."""
 
     def __post_init__(self) -> None:
         n = len(self.event_id)
@@ -958,10 +961,15 @@ class SQLiteEventStore:
         if not len(cols):
             return 0
         # Sorted by the primary key (user, time, id), the rows land on neighbouring pages of
-        # the table's B-tree: about twice as fast as insertion order on a large log.
-        rows = sorted(cols.rows(), key=lambda r: (r[1], r[4], r[0]))
+        # the table's B-tree: about twice as fast as file order on a large log.
+        rows = list(cols.rows()) if cols.presorted else \
+            sorted(cols.rows(), key=lambda r: (r[1], r[4], r[0]))
         conn = self._conn()
         try:
+            if not getattr(self._local, "bulk_cache", False):
+                # a bulk import touches pages all over the table: a bounded 64 MB page cache
+                conn.execute("PRAGMA cache_size=-65536")
+                self._local.bulk_cache = True
             conn.execute("BEGIN IMMEDIATE")
             try:
                 cur = conn.executemany(

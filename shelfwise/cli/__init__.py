@@ -46,6 +46,9 @@ def _register_commands() -> None:
     from shelfwise.cli import images_cmds  # images fetch
 
     images_cmds.register(app)
+    from shelfwise.cli import events_cmds  # ingest-events, events export
+
+    events_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -114,7 +114,8 @@ class OfflineConfig:
     min_users: int = 10
     """Fewest evaluated shoppers; below it :class:`NotEnoughInteractionsError`."""
     batch_users: int = 1024
-    """Shoppers scored at once (memory ``batch_users * n_items`` floats)."""
+    """Most shoppers scored at once; also capped so that one batch holds at most 2**22
+    scores (the ranking keeps a few arrays of that size: about 130 MB in all)."""
     progress: bool = False
     """Progress bars while models train."""
 
@@ -332,8 +333,9 @@ def _score_all(name: str, scorer: Scorer, es: EvalSet, n_items: int,
     ranks: list[np.ndarray] = []
     tops: list[np.ndarray] = []
     seconds = 0.0
-    for start in range(0, len(es), cfg.batch_users):
-        stop = min(start + cfg.batch_users, len(es))
+    step = max(1, min(cfg.batch_users, (1 << 22) // max(n_items, 1)))
+    for start in range(0, len(es), step):
+        stop = min(start + step, len(es))
         hist = es.histories[start:stop]
         t0 = time.perf_counter()
         scores = np.asarray(scorer(hist))

@@ -202,7 +202,8 @@ def bootstrap_means(values: np.ndarray, n_boot: int, seed: int, *,
         values: ``(r, m)`` per-shopper values of ``r`` series over ``m`` shoppers.
         n_boot: number of resamples.
         seed: seed of the resampling.
-        chunk: resamples drawn at once (memory about ``2 * chunk * m`` 8-byte numbers).
+        chunk: most resamples drawn at once (memory about ``2 * chunk * m`` 8-byte numbers,
+            capped at 2**23 numbers per array).
 
     Returns:
         ``(r, n_boot)`` float64 resampled means.
@@ -214,6 +215,7 @@ def bootstrap_means(values: np.ndarray, n_boot: int, seed: int, *,
         out.fill(np.nan)
         return out
     rng = np.random.default_rng(seed)
+    chunk = max(1, min(chunk, (1 << 23) // m))  # the (chunk, m) weights stay under 64 MB
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
         idx = rng.integers(0, m, size=(b, m))

@@ -119,7 +119,7 @@ def plot_ndcg(report: OfflineReport, path: str | Path, k: int | None = None) -> 
     label = "SAMPLED negatives" if report.mode == "sampled" else "full ranking"
     ax.set_title(f"NDCG@{k}, {report.split}, {label}", fontsize=10)
     fig.text(0.01, 0.01, _wrap(f"Protocol: {report.protocol}", 110), fontsize=6.5, va="bottom")
-    fig.subplots_adjust(bottom=0.32, top=0.9)
+    fig.subplots_adjust(bottom=0.26, top=0.9)
     out = Path(path)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -301,3 +301,27 @@ def test_unknown_baseline_and_duplicate_names(tiny):
 def test_too_few_shoppers(tiny):
     with pytest.raises(NotEnoughInteractionsError, match="only 3 shoppers can be evaluated"):
         _run(tiny, {"fixed": _fixed}, min_users=10)
+
+
+def test_batches_do_not_change_results_and_valid_set_is_scored():
+    data = _random_log(8)
+    one = _run(data, {"s": _noise_scorer(data)}, ks=(5,), batch_users=1)
+    many = _run(data, {"s": _noise_scorer(data)}, ks=(5,), batch_users=1024)
+    assert one.model("s").to_dict()["metrics"] == many.model("s").to_dict()["metrics"]
+    valid = _run(data, {"s": _noise_scorer(data)}, ks=(5,), validation=True, on="valid")
+    split = leave_last_out(data, validation=True)
+    assert valid.held_out == "valid" and valid.n_users == len(split.valid)
+    assert "validation item" in valid.protocol
+
+
+def _noise_scorer(data):
+    noise = np.random.default_rng(1).normal(size=data.n_items)
+
+    def scorer(histories):
+        # depends on the history, so that batching mistakes would show
+        out = np.tile(noise, (len(histories), 1))
+        for row, h in enumerate(histories):
+            out[row, (np.asarray(h) + 1) % data.n_items] += 1.0
+        return out
+
+    return scorer

@@ -98,14 +98,17 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def parse_json_object(text: str | bytes, source: str, error: type[ShelfwiseError]
-                      ) -> dict[str, Any]:
+def parse_json_object(text: str | bytes, source: str, error: type[ShelfwiseError], *,
+                      float_check: bool = True) -> dict[str, Any]:
     """Parse ``text`` as one JSON object with finite numbers and unique keys.
 
     Args:
         text: the JSON document (bytes are decoded as UTF-8).
         source: what to name in the message (usually the file path).
         error: the exception class to raise.
+        float_check: refuse numbers that overflow a float while parsing. ``False`` parses
+            them as infinity (faster on large files); the caller must then check every
+            float it reads for finiteness (``Fields.get_float`` does).
 
     Returns:
         the object as a ``dict``.
@@ -119,7 +122,8 @@ def parse_json_object(text: str | bytes, source: str, error: type[ShelfwiseError
     try:
         if isinstance(text, bytes | bytearray):
             text = bytes(text).decode("utf-8")
-        data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
+        data = json.loads(text, parse_constant=_reject_constant,
+                          parse_float=_finite_float if float_check else float,
                           object_pairs_hook=_no_duplicates)
     except UnicodeDecodeError as exc:
         raise error(f"{source} is not UTF-8 text: {exc}") from exc
@@ -132,8 +136,8 @@ def parse_json_object(text: str | bytes, source: str, error: type[ShelfwiseError
     return data
 
 
-def read_json_object(path: Path, error: type[ShelfwiseError], *, max_bytes: int
-                     ) -> dict[str, Any]:
+def read_json_object(path: Path, error: type[ShelfwiseError], *, max_bytes: int,
+                     float_check: bool = True) -> dict[str, Any]:
     """Read ``path`` with :func:`parse_json_object`, refusing files over ``max_bytes``.
 
     Raises:
@@ -148,7 +152,7 @@ def read_json_object(path: Path, error: type[ShelfwiseError], *, max_bytes: int
         raw = path.read_bytes()
     except OSError as exc:
         raise error(f"cannot read {path}: {exc}") from exc
-    return parse_json_object(raw, str(path), error)
+    return parse_json_object(raw, str(path), error, float_check=float_check)
 
 
 class Fields:

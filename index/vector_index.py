@@ -37,12 +37,22 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
+from encoders.artefacts import (
+    MAX_DIM,
+    Fields,
+    check_finite,
+    check_text,
+    read_json_object,
+    read_npy_bytes,
+    safe_repr,
+)
 from encoders.errors import ConfigError, IndexError_
 from index.records import ItemMeta, SearchFilter
 
@@ -847,7 +857,15 @@ class VectorIndex:
         expect_dim: int | None = None,
         expect_models: Mapping[str, str] | None = None,
     ) -> VectorIndex:
-        """Load an index written by ``save``, verifying checksums, dimension and model names.
+        """Load an index written by ``save``, validating every field before using it.
+
+        ``meta.json`` must be a JSON object with exactly the fields ``save`` writes, of their
+        types: a dimension in ``[1, MAX_DIM]``, counts ``0 <= count <= ntotal <= next_slot``,
+        a spec FAISS can build for that dimension (numbers in it at most
+        ``MAX_SPEC_NUMBER``) and of the same kind as the stored index, search parameters in
+        range, item lists of ``count`` entries (unique non-empty ids, unique slots below
+        ``next_slot``, string categories, finite non-negative prices, boolean stock), and
+        SHA-256 checksums that match the item list and every side file.
 
         Args:
             folder: the folder ``save`` wrote.
@@ -855,8 +873,9 @@ class VectorIndex:
             expect_models: if given, the encoder names the caller uses (compared exactly).
 
         Raises:
-            IndexError_: a file is missing, truncated or corrupt, or the index does not match
-                ``expect_dim`` / ``expect_models``. The message names the file and the mismatch.
+            IndexError_: a file is missing, truncated or corrupt, a field is missing, of the
+                wrong type or out of range, or the index does not match ``expect_dim`` /
+                ``expect_models``. The message names the file and the field.
         """
         faiss = _faiss()
         folder = Path(folder)
@@ -866,49 +885,26 @@ class VectorIndex:
                 f"{meta_path} is missing: {folder} does not hold a saved index "
                 "(build it first, e.g. `shelfwise index build`)"
             )
-        try:
-            meta = json.loads(meta_path.read_bytes().decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise IndexError_(
-                f"{meta_path} is not valid JSON (corrupt or truncated): {exc}"
-            ) from exc
-        if not isinstance(meta, dict) or meta.get("format") != "shelfwise.VectorIndex":
-            raise IndexError_(f"{meta_path} is not a shelfwise vector index meta file")
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise IndexError_(
-                f"{meta_path} has format_version {meta.get('format_version')!r}; this shelfwise "
-                f"reads version {FORMAT_VERSION} (rebuild the index)"
-            )
-        try:
-            dim = int(meta["dimension"])
-            items = meta["items"]
-            files = meta["files"]
-            params = meta["params"]
-            model_names = dict(meta["model_names"])
-            spec, resolved = str(meta["spec"]), str(meta["resolved_spec"])
-            count, ntotal, next_slot = (
-                int(meta["count"]),
-                int(meta["ntotal"]),
-                int(meta["next_slot"]),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise IndexError_(f"{meta_path} lacks or mangles field {exc}") from exc
+        m = _read_meta(meta_path)
+        dim, count, ntotal, next_slot = m["dimension"], m["count"], m["ntotal"], m["next_slot"]
         if expect_dim is not None and dim != expect_dim:
             raise IndexError_(
                 f"index at {folder} has dimension {dim} but the encoders produce {expect_dim}; "
                 "rebuild the index with the current encoders"
             )
-        if expect_models is not None and model_names != dict(expect_models):
+        if expect_models is not None and m["model_names"] != dict(expect_models):
             raise IndexError_(
-                f"index at {folder} was built with models {model_names} but the encoders in use "
-                f"are {dict(expect_models)}; rebuild the index with the current encoders"
+                f"index at {folder} was built with models {m['model_names']} but the encoders "
+                f"in use are {dict(expect_models)}; rebuild the index with the current encoders"
             )
-        if _sha256(_canonical(items)) != meta.get("items_sha256"):
+        ids, slot_arr, categories, prices, stock = _check_items(m["items"], meta_path, count,
+                                                                next_slot)
+        if _sha256(_canonical(m["items"])) != m["items_sha256"]:
             raise IndexError_(f"{meta_path}: the item list fails its checksum (corrupt file)")
-        raw = _read_checked(folder, files.get("index"), "index")
+        raw = _read_checked(folder, m["files"]["index"], "index")
         try:
             index = faiss.deserialize_index(np.frombuffer(raw, dtype=np.uint8))
-        except RuntimeError as exc:
+        except (RuntimeError, MemoryError) as exc:
             raise IndexError_(
                 f"{folder / INDEX_FILE} cannot be read by FAISS: {_first_line(exc)}"
             ) from exc
@@ -920,60 +916,287 @@ class VectorIndex:
             raise IndexError_(
                 f"{folder / INDEX_FILE} holds {index.ntotal} vectors but {META_FILE} says {ntotal}"
             )
-        ids, slots = items["ids"], items["slots"]
-        if not (
-            len(ids)
-            == len(slots)
-            == len(items["category"])
-            == len(items["price"])
-            == len(items["in_stock"])
-            == count
-        ):
-            raise IndexError_(f"{meta_path}: item lists disagree with count {count}")
+        kind = _index_kind(index)
+        if kind != m["resolved_kind"]:
+            raise IndexError_(
+                f"{meta_path}: field 'resolved_spec' is {m['resolved_spec']!r} (a "
+                f"{m['resolved_kind']} index) but {INDEX_FILE} holds a {kind} index"
+            )
+        if kind == "flat" and ntotal != count:
+            raise IndexError_(
+                f"{meta_path}: field 'ntotal' is {ntotal} but a {kind} index holds exactly its "
+                f"{count} live items"
+            )
+        _check_faiss_ids(index, slot_arr, kind, folder / INDEX_FILE, next_slot)
 
         self = cls.__new__(cls)
         self._dim = dim
-        self._spec, self._resolved = spec, resolved
-        self._model_names = model_names
-        self._ef_construction = int(params["ef_construction"])
-        self._ef_search = int(params["ef_search"])
-        self._nprobe = int(params["nprobe"])
-        self.exact_threshold = int(params["exact_threshold"])
-        self._auto_threshold = int(params["auto_threshold"])
-        self._tombstone_fraction = float(params["tombstone_fraction"])
+        self._spec, self._resolved = m["spec"], m["resolved_spec"]
+        self._model_names = m["model_names"]
+        params = m["params"]
+        self._ef_construction = params["ef_construction"]
+        self._ef_search = params["ef_search"]
+        self._nprobe = params["nprobe"]
+        self.exact_threshold = params["exact_threshold"]
+        self._auto_threshold = params["auto_threshold"]
+        self._tombstone_fraction = params["tombstone_fraction"]
         self._index = index
         self._configure(build=False)
-        self._removable = self._kind() != "hnsw"
+        # an index that held tombstones when saved (HNSW, or a type whose remove failed)
+        # keeps filtering them
+        self._removable = self._kind() != "hnsw" and ntotal == count
         self._init_slots(next_slot)
         self._n_slots = next_slot
-        slot_arr = np.asarray(slots, dtype=np.int64)
-        if len(slot_arr) and (slot_arr.min() < 0 or slot_arr.max() >= next_slot):
-            raise IndexError_(f"{meta_path}: item slots out of range")
         self._slot_pid[slot_arr] = ids
-        self._cat[slot_arr] = [self._code(c) for c in items["category"]]
-        self._price[slot_arr] = items["price"]
-        self._stock[slot_arr] = items["in_stock"]
+        self._cat[slot_arr] = [self._code(c) for c in categories]
+        self._price[slot_arr] = prices
+        self._stock[slot_arr] = stock
         self._alive[slot_arr] = True
-        self._pid_slot = dict(zip(ids, slots, strict=True))
+        self._pid_slot = dict(zip(ids, slot_arr.tolist(), strict=True))
         self._n_tomb = ntotal - count if not self._removable else 0
         self._can_reconstruct = True if count or ntotal else None
-        if "vectors" in files:
-            vraw = _read_checked(folder, files["vectors"], "vectors")
-            import io
-
-            try:
-                copy = np.load(io.BytesIO(vraw), allow_pickle=False)
-            except ValueError as exc:
-                raise IndexError_(f"{folder / VECTORS_FILE} cannot be read: {exc}") from exc
-            if copy.shape != (next_slot, dim) or copy.dtype != np.float32:
-                raise IndexError_(
-                    f"{folder / VECTORS_FILE} has shape {copy.shape}, expected "
-                    f"({next_slot}, {dim}) float32"
-                )
+        if "vectors" in m["files"]:
+            vraw = _read_checked(folder, m["files"]["vectors"], "vectors")
+            copy = read_npy_bytes(vraw, str(folder / VECTORS_FILE), IndexError_,
+                                  shape=(next_slot, dim), dtype=np.float32)
+            check_finite({VECTORS_FILE: copy}, str(folder), IndexError_, what="file")
             self._copy = np.zeros((len(self._slot_pid), dim), dtype=np.float32)
             self._copy[:next_slot] = copy
             self._can_reconstruct = False
         return self
+
+
+MAX_SPEC_NUMBER = 1 << 20
+"""Largest number a saved FAISS factory string may contain (e.g. ``IVF1048576``)."""
+MAX_ITEMS = 1 << 31
+"""Largest item count or slot number a saved index may declare."""
+MAX_META_BYTES = 4 << 30
+"""Largest ``meta.json`` accepted (4 GiB; about 60 bytes per item)."""
+_MAX_SEARCH_PARAM = 1 << 20
+_META_FIELDS = (
+    "format", "format_version", "dimension", "spec", "resolved_spec", "model_names", "count",
+    "ntotal", "next_slot", "params", "files", "items_sha256", "items",
+)
+
+
+def _index_kind(index: Any) -> str:
+    """``flat``, ``hnsw``, ``ivf`` or ``other`` of a FAISS index (through an id map)."""
+    faiss = _faiss()
+    if isinstance(index, faiss.IndexIDMap | faiss.IndexIDMap2):
+        index = faiss.downcast_index(index.index)
+    if isinstance(index, faiss.IndexFlat):
+        return "flat"
+    if isinstance(index, faiss.IndexHNSW):
+        return "hnsw"
+    if isinstance(index, faiss.IndexIVF) or faiss.try_extract_index_ivf(index) is not None:
+        return "ivf"
+    return "other"
+
+
+def check_spec(spec: str, dim: int, where: str) -> str:
+    """The kind (see :func:`_index_kind`) of the FAISS factory string ``spec`` at ``dim``.
+
+    Raises:
+        IndexError_: not printable ASCII, a number above ``MAX_SPEC_NUMBER``, or a string
+            ``faiss.index_factory`` cannot build for ``dim``; ``where`` names file and field.
+    """
+    faiss = _faiss()
+    if not spec.strip() or not spec.isascii() or not spec.isprintable():
+        raise IndexError_(f"{where} is {spec!r}, not a FAISS factory string")
+    numbers = [int(n) for n in re.findall(r"\d+", spec)]
+    if any(n > MAX_SPEC_NUMBER for n in numbers):
+        raise IndexError_(
+            f"{where} is {spec!r}: a number above {MAX_SPEC_NUMBER} is not a sane FAISS "
+            "factory parameter"
+        )
+    try:
+        built = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
+    except (RuntimeError, MemoryError) as exc:
+        raise IndexError_(
+            f"{where} is {spec!r}, which FAISS cannot build for dimension {dim}: "
+            f"{_first_line(exc)}"
+        ) from exc
+    return _index_kind(built)
+
+
+def _read_meta(meta_path: Path) -> dict[str, Any]:
+    """Parse and validate ``meta.json``; returns its fields as checked Python values."""
+    # float_check off for speed on large files: the only floats (prices, tombstone_fraction)
+    # are each checked for finiteness below
+    meta = read_json_object(meta_path, IndexError_, max_bytes=MAX_META_BYTES, float_check=False)
+    if meta.get("format") != "shelfwise.VectorIndex":
+        raise IndexError_(f"{meta_path} is not a shelfwise vector index meta file")
+    version = meta.get("format_version")
+    if isinstance(version, bool) or version != FORMAT_VERSION:
+        raise IndexError_(
+            f"{meta_path} has format_version {safe_repr(version)}; this shelfwise "
+            f"reads version {FORMAT_VERSION} (rebuild the index)"
+        )
+    f = Fields(meta, str(meta_path), IndexError_)
+    f.only(*_META_FIELDS)
+    out: dict[str, Any] = {"dimension": f.get_int("dimension", 1, MAX_DIM)}
+    dim = out["dimension"]
+    out["spec"] = f.get_str("spec", max_len=200)
+    out["resolved_spec"] = f.get_str("resolved_spec", max_len=200)
+    if out["spec"].strip().lower() != "auto":
+        check_spec(out["spec"], dim, f"{meta_path}: field 'spec'")
+    out["resolved_kind"] = check_spec(out["resolved_spec"], dim, f"{meta_path}: field "
+                                                                 "'resolved_spec'")
+    names = f.get_obj("model_names")
+    out["model_names"] = {}
+    for key, _ in names.items():
+        check_text(key, f"{meta_path}: a key of field 'model_names'", IndexError_)
+        out["model_names"][key] = names.get_str(key)
+    for key in ("count", "ntotal", "next_slot"):
+        out[key] = f.get_int(key, 0, MAX_ITEMS)
+    count, ntotal, next_slot = out["count"], out["ntotal"], out["next_slot"]
+    if not count <= ntotal <= next_slot:
+        raise IndexError_(
+            f"{meta_path}: fields 'count' ({count}), 'ntotal' ({ntotal}) and 'next_slot' "
+            f"({next_slot}) must satisfy count <= ntotal <= next_slot"
+        )
+    # slots stay dense: removals rebuild the index once fewer than half are live
+    # (_maybe_compact), so a saved index never has more than 2 * count + 4096 slots
+    if next_slot > 2 * count + 4096:
+        raise IndexError_(
+            f"{meta_path}: field 'next_slot' is {next_slot}, more than 2 x count + 4096 "
+            f"({2 * count + 4096}) slots for {count} items (corrupt file)"
+        )
+    p = f.get_obj("params")
+    p.only("ef_construction", "ef_search", "nprobe", "exact_threshold", "auto_threshold",
+           "tombstone_fraction")
+    out["params"] = {
+        "ef_construction": p.get_int("ef_construction", 1, _MAX_SEARCH_PARAM),
+        "ef_search": p.get_int("ef_search", 1, _MAX_SEARCH_PARAM),
+        "nprobe": p.get_int("nprobe", 1, _MAX_SEARCH_PARAM),
+        "exact_threshold": p.get_int("exact_threshold", 0, MAX_ITEMS),
+        "auto_threshold": p.get_int("auto_threshold", 1, MAX_ITEMS),
+        "tombstone_fraction": p.get_float("tombstone_fraction", 0.0, 1.0, lo_open=True),
+    }
+    files = f.get_obj("files")
+    files.only("index", "vectors")
+    out["files"] = {}
+    for role in ("index", "vectors"):
+        if role not in files.data and role == "vectors":
+            continue
+        entry = files.get_obj(role)
+        entry.only("name", "sha256", "bytes")
+        out["files"][role] = {
+            "name": entry.get_str("name", max_len=255),
+            "sha256": entry.get_sha256("sha256"),
+            "bytes": entry.get_int("bytes", 0, 1 << 50),
+        }
+    f.get_sha256("items_sha256")
+    items = f.get_obj("items")
+    items.only("ids", "slots", "category", "price", "in_stock")
+    for key in ("ids", "slots", "category", "price", "in_stock"):
+        n = len(items.get_list(key, max_len=MAX_ITEMS))
+        if n != count:
+            raise IndexError_(
+                f"{meta_path}: field 'items.{key}' has {n} entries but field 'count' is "
+                f"{count} (item lists disagree with count {count})"
+            )
+    out["items"] = meta["items"]
+    out["items_sha256"] = meta["items_sha256"]
+    return out
+
+
+def _first_bad(values: list[Any], ok: Any) -> int | None:
+    for i, v in enumerate(values):
+        if not ok(v):
+            return i
+    return None
+
+
+def _is_price(value: Any) -> bool:
+    if type(value) not in (int, float):
+        return False
+    try:
+        return math.isfinite(value) and value >= 0
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _all_of(values: list[Any], *types: type) -> bool:
+    # map(type, ...) runs in C: a fast path for the common, valid case
+    return set(map(type, values)) <= set(types)
+
+
+def _check_items(
+    items: dict[str, list[Any]], meta_path: Path, count: int, next_slot: int
+) -> tuple[list[str], np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """Types and ranges of the per-item lists (lengths are already ``count``)."""
+
+    def fail(key: str, i: int | None, problem: str) -> NoReturn:
+        raise IndexError_(f"{meta_path}: field 'items.{key}' entry {i} {problem}")
+
+    ids, slots, categories = items["ids"], items["slots"], items["category"]
+    prices, stock = items["price"], items["in_stock"]
+    if not _all_of(ids, str) or "" in ids:
+        i = _first_bad(ids, lambda v: type(v) is str and v != "")
+        fail("ids", i, f"must be a non-empty string, got {safe_repr(ids[i or 0])}")
+    if not _all_of(categories, str):
+        i = _first_bad(categories, lambda v: type(v) is str)
+        fail("category", i, f"must be a string, got {safe_repr(categories[i or 0])}")
+    for key, values in (("ids", ids), ("category", categories)):
+        try:
+            "".join(values).encode("utf-8")
+        except UnicodeEncodeError:
+            i = _first_bad(values, lambda v: not any(0xD800 <= ord(c) <= 0xDFFF for c in v))
+            fail(key, i, "holds a lone surrogate code point (not valid Unicode text)")
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        dup = next(v for v in ids if v in seen or seen.add(v))  # type: ignore[func-returns-value]
+        raise IndexError_(f"{meta_path}: field 'items.ids' lists {dup!r} twice")
+    slot_arr = np.asarray(slots, dtype=np.int64).reshape(-1) if _all_of(slots, int) and all(
+        -(2**63) <= v < 2**63 for v in (min(slots, default=0), max(slots, default=0))) else None
+    if slot_arr is None or (len(slot_arr) and (slot_arr.min() < 0 or slot_arr.max() >= next_slot)):
+        i = _first_bad(slots, lambda v: type(v) is int and 0 <= v < next_slot)
+        fail("slots", i, f"must be an integer in [0, {next_slot}), got "
+                         f"{safe_repr(slots[i or 0])} (item slots out of range)")
+    if _has_repeats(slot_arr):
+        raise IndexError_(f"{meta_path}: field 'items.slots' repeats a slot")
+    price_arr = None
+    if _all_of(prices, int, float):
+        try:
+            price_arr = np.asarray(prices, dtype=np.float64).reshape(-1)
+        except OverflowError:
+            price_arr = None
+    if price_arr is None or not np.all(np.isfinite(price_arr) & (price_arr >= 0)):
+        i = _first_bad(prices, _is_price)
+        fail("price", i, f"must be a finite number >= 0, got {safe_repr(prices[i or 0])}")
+    if not _all_of(stock, bool):
+        i = _first_bad(stock, lambda v: type(v) is bool)
+        fail("in_stock", i, f"must be true or false, got {safe_repr(stock[i or 0])}")
+    return list(ids), slot_arr, list(categories), price_arr, np.asarray(stock, dtype=bool)
+
+
+def _has_repeats(values: np.ndarray) -> bool:
+    ordered = np.sort(values)
+    return bool(np.any(ordered[1:] == ordered[:-1]))
+
+
+def _check_faiss_ids(
+    index: Any, slots: np.ndarray, kind: str, path: Path, next_slot: int
+) -> None:
+    """Every live slot of ``meta.json`` is an id FAISS holds (id-mapped indexes)."""
+    faiss = _faiss()
+    if not isinstance(index, faiss.IndexIDMap | faiss.IndexIDMap2):
+        return
+    held = faiss.vector_to_array(index.id_map)
+    if len(held) and (held.min() < 0 or held.max() >= next_slot):
+        raise IndexError_(f"{path} holds slot ids outside [0, {next_slot}) (corrupt file)")
+    present = np.bincount(held, minlength=next_slot)
+    if np.any(present > 1):
+        raise IndexError_(f"{path} holds a slot id twice (corrupt file)")
+    missing = slots[present[slots] == 0]
+    if len(missing):
+        raise IndexError_(
+            f"{path} lacks slot {int(missing[0])} that {META_FILE} lists ({len(missing)} "
+            "missing; the files do not belong together)"
+        )
+    if kind == "flat" and len(held) != len(slots):
+        raise IndexError_(f"{path} holds slots that {META_FILE} does not list")
 
 
 def _canonical(obj: object) -> bytes:

@@ -8,6 +8,16 @@
 - :mod:`~shelfwise.evaluate.synthetic`: a slate bandit whose policy values are known;
 - :mod:`~shelfwise.evaluate.obd`: the Open Bandit Dataset sample (BTS vs random, a trained policy);
 - :mod:`~shelfwise.evaluate.replay`: a candidate policy on the workspace's event log.
+
+Offline ranking evaluation (``shelfwise evaluate --offline``; imported from their modules):
+
+- :mod:`~shelfwise.evaluate.offline`: models and baselines on one split, :class:`OfflineReport`;
+- :mod:`~shelfwise.evaluate.splits`: leave-last-out and global time splits;
+- :mod:`~shelfwise.evaluate.offline_metrics`: HR/NDCG/MRR/coverage/popularity, bootstrap;
+- :mod:`~shelfwise.evaluate.offline_report`: rich table, Markdown, PNG plot;
+- :mod:`~shelfwise.evaluate.popular`: the most-popular baseline;
+- :mod:`~shelfwise.evaluate.log_interactions`: the event log as behaviour-model interactions;
+- :mod:`~shelfwise.evaluate.movielens`: MovieLens-100k from the recbole 1.2.1 wheel.
 """
 
 from shelfwise.evaluate.estimators import (

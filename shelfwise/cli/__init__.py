@@ -17,8 +17,20 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from shelfwise import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
     """shelfwise: a recommendation agent for online shops."""
 
 
@@ -51,6 +63,22 @@ def _register_commands() -> None:
     events_cmds.register(app)
 
 
+def _click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """Click's usage-error and abort classes: typer >= 0.24 raises its own bundled copies."""
+    import click
+
+    errors: list[type] = [click.exceptions.ClickException]
+    aborts: list[type] = [click.exceptions.Abort]
+    try:
+        from typer._click import exceptions as bundled  # type: ignore[import-not-found]
+    except ImportError:  # an older typer uses the real click
+        pass
+    else:
+        errors.append(bundled.ClickException)
+    aborts.append(typer.Abort)
+    return tuple(errors), tuple(aborts)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; turns ShelfwiseError into a one-line message, exit 2."""
     _register_commands()
@@ -62,12 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help and click's own usage errors
         return int(exc.code or 0)
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+        click_errors, aborts = _click_exception_types()
+        if isinstance(exc, click_errors):
+            exc.show()  # "Usage: ... Error: ..." on stderr, no traceback
+            return int(getattr(exc, "exit_code", 2))
+        if isinstance(exc, aborts):
             return 1
         raise
     return 0

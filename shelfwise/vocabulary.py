@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-BUILD_VERSION = 1
+BUILD_VERSION = 2
 """Bumped when the rules above change, so cached vocabularies are rebuilt."""
 MAX_VALUE_WORDS = 3
 """Longest attribute value (in words) taken as a vocabulary phrase."""
@@ -369,6 +369,7 @@ def build_vocabulary(products: Iterable[Product],
         return cat, n / max(sum(counts.values()), 1)
 
     cue_level: dict[str, set[str]] = defaultdict(set)
+    cue_attrs: set[str] = set()
     head_counts: dict[str, Counter[str]] = defaultdict(Counter)
     if len(categories) > 1:
         per_attr: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
@@ -381,6 +382,7 @@ def build_vocabulary(products: Iterable[Product],
             pure = [r for r in rows if r[2] >= CUE_PURITY]
             if len(rows) < 2 or len(pure) < CUE_ATTRIBUTE_SHARE * len(rows):
                 continue
+            cue_attrs.add(attr)
             for value, cat, _ in pure:
                 cue_level[value].add(cat)
             for value, _, _ in rows:
@@ -391,11 +393,14 @@ def build_vocabulary(products: Iterable[Product],
         if share >= CUE_PURITY and head not in cue_level:
             head_level[head].add(cat)
     title_level: dict[str, set[str]] = defaultdict(set)
+    fact_words = {w for v in (*values, *colours, *materials)
+                  if values.get(v) not in cue_attrs for w in v.split(" ")}
     if len(categories) > 1:
         for head, counts in title_heads.items():
             cat, share = purity(counts)
+            # a head holding a fact word ("leather handbag") would swallow the fact
             if sum(counts.values()) >= config.min_count and share >= CUE_PURITY \
-                    and usable(head) and head not in colours | materials:
+                    and usable(head) and not any(w in fact_words for w in head.split(" ")):
                 title_level[head].add(cat)
     name_heads: dict[str, set[str]] = defaultdict(set)
     for c in categories:

@@ -178,3 +178,56 @@ def test_demo_store_ships_its_synonyms_as_data(tmp_path) -> None:
     assert write_demo_vocabulary(other) is True
     both = tomllib.loads(other.config_file.read_text(encoding="utf-8"))
     assert both["index"] == {"spec": "Flat"} and "coat" in both["vocabulary"]["synonyms"]["jackets"]
+
+
+class _BagOfWords:
+    """A tiny deterministic text encoder: hashed word counts, unit norm (256-d)."""
+
+    dim = 256
+
+    def encode_texts(self, texts: list[str]):  # noqa: ANN201
+        import hashlib
+
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for w in text.lower().split():
+                out[row, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+def test_chat_on_an_outdoor_shop_answers_with_its_categories(tmp_path) -> None:
+    """End to end over an engine of a non-demo catalog (tiny encoder, exact index)."""
+    from agent.assistant import ShoppingAssistant
+    from agent.explain import Explainer
+    from agent.policy import make_policy
+    from index import ItemMeta, VectorIndex
+    from shelfwise.engine import Engine
+    from shelfwise.events import SQLiteEventStore
+    from shelfwise.recommender import Recommender
+    from shelfwise.shop import WorkspaceShopTools, grounding_vocab, intent_vocab
+
+    products = outdoor_products()
+    ws = make_workspace(tmp_path / "outdoor", products)
+    store, encoder = CatalogStore(ws.catalog_db), _BagOfWords()
+    index = VectorIndex(encoder.dim, "Flat")
+    index.add([p.id for p in products], encoder.encode_texts([p.text() for p in products]),
+              [ItemMeta(p.category, p.price) for p in products])
+    engine = Engine(ws, store, index, encoder)
+    events = SQLiteEventStore(ws.events_db)
+    try:
+        recommender = Recommender(engine, make_policy("linucb", dim=engine.dim), events, None)
+        bot = ShoppingAssistant(WorkspaceShopTools(engine, recommender), None,
+                                Explainer(None, vocab=grounding_vocab(engine)),
+                                intent_vocab(engine), k=3)
+        reply = bot.respond("c1", "waterproof jacket under 150")
+        assert reply.intent.categories == {"Rain jackets"} and len(reply.products) == 3
+        assert all(p.category == "Rain jackets" and p.price <= 150 for p in reply.products)
+        assert "I found nothing" not in reply.text
+        budget = bot.respond("c2", "my budget of 50")
+        assert budget.intent.max_price == 50.0 and budget.products
+        assert all(p.price <= 50 for p in budget.products)
+    finally:
+        events.close()
+        store.close()

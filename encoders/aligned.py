@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from encoders.artefacts import MAX_DIM, Fields, read_json_object, safe_repr
 from encoders.errors import ConfigError, EncoderError
 from encoders.image import check_images_arg, load_image
 
@@ -40,6 +41,12 @@ HUE_BINS = 12
 N_COLOUR_FEATURES = 6 + RGB_BINS**3 + HUE_BINS + 4
 WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "config.json"
+MAX_BLOCKS = 8
+"""Most conv blocks a saved config may declare (64x64 images halve 7 times at most)."""
+MAX_CHANNELS = 1024
+"""Widest conv block a saved config may declare."""
+MAX_CONFIG_BYTES = 1 << 20
+MAX_WEIGHTS_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -312,30 +319,47 @@ class AlignedImageEncoder:
                     "train_image_aligner(...) and save it with .save(folder)"
                 )
         try:
-            cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-            if not isinstance(cfg, dict):
-                raise ValueError("not a JSON object")
-        except (ValueError, UnicodeDecodeError) as exc:
+            cfg = read_json_object(cfg_path, EncoderError, max_bytes=MAX_CONFIG_BYTES)
+        except EncoderError as exc:
             raise EncoderError(
                 f"aligned image model config {str(cfg_path)!r} is corrupt: {exc}"
             ) from exc
         if cfg.get("format") != FORMAT:
             raise EncoderError(
                 f"{str(cfg_path)!r} is not an aligned image model config "
-                f"(format {cfg.get('format')!r}, expected {FORMAT!r})"
+                f"(format {safe_repr(cfg.get('format'))}, expected {FORMAT!r})"
             )
-        if cfg.get("version") != FORMAT_VERSION:
+        version = cfg.get("version")
+        if isinstance(version, bool) or version != FORMAT_VERSION:
             raise EncoderError(
-                f"{str(cfg_path)!r} has format version {cfg.get('version')!r}; "
+                f"{str(cfg_path)!r} has format version {safe_repr(version)}; "
                 f"this shelfwise reads version {FORMAT_VERSION}: retrain the image aligner"
             )
+        f = Fields(cfg, str(cfg_path), EncoderError)
+        f.only("format", "version", "out_dim", "channels", "image_size", "text_model", "name")
+        out_dim = f.get_int("out_dim", 1, MAX_DIM)
+        channels = f.get_list("channels", max_len=MAX_BLOCKS, default=list(DEFAULT_CHANNELS))
+        if not channels:
+            f.fail("channels", "must list at least one conv block")
+        for i, c in enumerate(channels):
+            if isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= MAX_CHANNELS:
+                f.fail("channels", f"entry {i} must be an integer in [1, {MAX_CHANNELS}], got "
+                                   f"{safe_repr(c)}")
+        f.get_int("image_size", IMAGE_SIZE, IMAGE_SIZE, default=IMAGE_SIZE)
+        text_model = f.get_str("text_model", nullable=True, default=None)
+        expected = f.get_str("name", max_len=200, default=None)
         try:
-            enc = cls(
-                out_dim=int(cfg["out_dim"]),
-                channels=cfg.get("channels", DEFAULT_CHANNELS),
-                text_model=cfg.get("text_model"),
+            w_size = w_path.stat().st_size
+        except OSError as exc:
+            raise EncoderError(f"cannot read {str(w_path)!r}: {exc}") from exc
+        if w_size > MAX_WEIGHTS_BYTES:
+            raise EncoderError(
+                f"aligned image model weights {str(w_path)!r} are {w_size} bytes, more than "
+                f"the {MAX_WEIGHTS_BYTES} such a model may have (corrupt or not this model)"
             )
-        except (KeyError, TypeError, ValueError, ConfigError) as exc:
+        try:
+            enc = cls(out_dim=out_dim, channels=channels, text_model=text_model)
+        except (TypeError, ValueError, ConfigError) as exc:
             raise EncoderError(
                 f"aligned image model config {str(cfg_path)!r} is invalid: {exc}"
             ) from exc
@@ -354,9 +378,18 @@ class AlignedImageEncoder:
             raise EncoderError(
                 f"aligned image model weights {str(w_path)!r} do not match {str(cfg_path)!r}: {exc}"
             ) from exc
+        bad = [
+            key
+            for key, value in enc.net.state_dict().items()
+            if value.is_floating_point() and not bool(torch.isfinite(value).all())
+        ]
+        if bad:
+            raise EncoderError(
+                f"aligned image model weights {str(w_path)!r}: tensor {bad[0]!r} holds NaN or "
+                "infinite values; retrain the image aligner"
+            )
         enc.net.eval()
         enc._name = None
-        expected = cfg.get("name")
         if expected is not None and expected != enc.name:
             raise EncoderError(
                 f"aligned image model weights {str(w_path)!r} do not match the recorded name "

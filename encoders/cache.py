@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from encoders.artefacts import MAX_DIM, safe_repr
 from encoders.errors import ConfigError, EncoderError
 
 DB_FILE = "embeddings.sqlite"
@@ -107,27 +108,51 @@ class EmbeddingCache:
 
     def __len__(self) -> int:
         with self._lock:
-            row = self._conn.execute(
-                "SELECT COUNT(*) FROM vectors WHERE namespace = ?", (self.namespace,)
-            ).fetchone()
-        return int(row[0])
+            rows = self._query("SELECT COUNT(*) FROM vectors WHERE namespace = ?",
+                               (self.namespace,))
+        return int(rows[0][0])  # type: ignore[call-overload]
+
+    def _query(self, sql: str, args: tuple[object, ...]) -> list[tuple[object, ...]]:
+        try:
+            return self._conn.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise EncoderError(
+                f"cannot read the embedding cache {str(self.folder / DB_FILE)!r}: {exc}; "
+                "delete the file to rebuild the cache"
+            ) from exc
+
+    def _damaged(self, key: object, problem: str) -> EncoderError:
+        return EncoderError(
+            f"embedding cache {str(self.folder / DB_FILE)!r} has a damaged row (namespace "
+            f"{self.namespace!r}, key {safe_repr(key)}): {problem}; delete the file to rebuild"
+        )
 
     def _fetch(self, keys: list[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
+        width: int | None = None
         for s in range(0, len(keys), _CHUNK):
             chunk = keys[s : s + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(
+            rows = self._query(
                 f"SELECT key, dim, data FROM vectors WHERE namespace = ? AND key IN ({marks})",
                 (self.namespace, *chunk),
-            ).fetchall()
+            )
             for key, dim, data in rows:
+                if not isinstance(data, bytes) or len(data) % 4:
+                    raise self._damaged(key, "its data is not float32 bytes")
                 vec = np.frombuffer(data, dtype="<f4")
-                if vec.shape != (dim,):
-                    raise EncoderError(
-                        f"embedding cache {str(self.folder / DB_FILE)!r} has a damaged row "
-                        f"(namespace {self.namespace!r}, key {key!r}); delete the file to rebuild"
-                    )
+                if isinstance(dim, bool) or not isinstance(dim, int) or vec.shape != (dim,):
+                    raise self._damaged(key, f"dim {safe_repr(dim)} does not match its "
+                                             f"{vec.shape[0]} values")
+                if not 1 <= dim <= MAX_DIM:
+                    raise self._damaged(key, f"dim {dim} is outside [1, {MAX_DIM}]")
+                if width is not None and dim != width:
+                    raise self._damaged(key, f"width {dim} differs from the namespace's {width}")
+                if not np.isfinite(vec).all():
+                    raise self._damaged(key, "it holds NaN or infinite values")
+                width = dim
+                if not isinstance(key, str):
+                    raise self._damaged(key, "its key is not text")
                 found[key] = vec
         return found
 
@@ -206,9 +231,12 @@ class EmbeddingCache:
     def _width(self, found: dict[str, np.ndarray]) -> int | None:
         if found:
             return int(next(iter(found.values())).shape[0])
-        row = self._conn.execute(
-            "SELECT dim FROM vectors WHERE namespace = ? LIMIT 1", (self.namespace,)
-        ).fetchone()
-        if row is not None:
-            return int(row[0])
+        rows = self._query("SELECT dim FROM vectors WHERE namespace = ? LIMIT 1",
+                           (self.namespace,))
+        if rows:
+            dim = rows[0][0]
+            if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= MAX_DIM:
+                raise self._damaged(None, f"dim {safe_repr(dim)} is not a width in "
+                                          f"[1, {MAX_DIM}]")
+            return dim
         return self.dim

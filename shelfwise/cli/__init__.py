@@ -42,7 +42,15 @@ def version() -> None:
     typer.echo(__version__)
 
 
+_registered: list[bool] = []
+
+
 def _register_commands() -> None:
+    # Once per process: main() is called many times by the tests, and registering again would
+    # add every command again, making each call slower than the last.
+    if _registered:
+        return
+    _registered.append(True)
     # Imported here so that `import shelfwise.cli` stays cheap and free of side effects.
     from shelfwise.cli import (
         batch_cmds,

@@ -23,7 +23,7 @@ from shelfwise.recommender import (
 from shelfwise.serve.service import ChatBackend, ChatTurn, RecommendationService
 from shelfwise.workspace import Workspace
 
-__all__ = ["AssistantChat", "load_policy", "open_service"]
+__all__ = ["AssistantChat", "check_policy_serves", "load_policy", "open_service"]
 
 
 def _workspace(workspace: Any) -> Workspace:
@@ -108,6 +108,12 @@ def open_service(workspace: Any = None, *, policy: str = "linucb", llm: bool = F
             reranker = Reranker(default_chat_model())
         rec = Recommender(engine, pol, store, reranker)
         closers = [store.close, engine.close]
+    try:
+        check_policy_serves(rec, policy)
+    except Exception:
+        for fn in closers:
+            fn()
+        raise
     if seed is not None:
         rec._seeds = np.random.SeedSequence(seed)  # reproducible served orders
 
@@ -117,6 +123,47 @@ def open_service(workspace: Any = None, *, policy: str = "linucb", llm: bool = F
 
     return RecommendationService(rec, chat=chat, images_root=ws.images_dir,
                                  workspace_root=ws.root, on_close=close)
+
+
+def check_policy_serves(rec: Recommender, spec: str) -> None:
+    """Refuse to start serving a policy that could not answer any request.
+
+    The policy's dimensions must be the index's, and a trained policy must answer a probe
+    request built from indexed products with finite scores and positive propensities;
+    otherwise every request would fail (409/500 forever) instead of the start.
+
+    Raises:
+        PolicyError: names ``spec`` and what is wrong.
+    """
+    from shelfwise.errors import PolicyError, ShelfwiseError
+
+    policy = rec.policy
+    dim = int(rec.engine.dim)
+    for attr, what in (("state_dim", "states"), ("cand_dim", "candidates")):
+        got = getattr(policy, attr, None)
+        if got is not None and got != dim:
+            raise PolicyError(
+                f"--policy {spec}: the policy was built for {got}-d {what} but this "
+                f"workspace's index is {dim}-d; train it on this workspace (shelfwise train)")
+    ids = list(rec.engine.index.ids[:8])
+    if getattr(policy, "state_dim", None) is None or len(ids) < 2:
+        return  # a fresh policy has nothing learned that could be broken
+    cands = np.asarray(rec.engine.index.vectors(ids), dtype=np.float64)
+    state = cands.mean(axis=0)
+    if not np.any(state):
+        state = cands[0]
+    try:
+        with np.errstate(all="ignore"):
+            slate = policy.select(state, cands, 2, np.random.default_rng(0))
+    except (ShelfwiseError, ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
+        raise PolicyError(f"--policy {spec}: the policy cannot answer a request: {exc}") from exc
+    values = np.concatenate([np.asarray(slate.scores, dtype=np.float64),
+                             np.asarray(slate.propensities, dtype=np.float64)])
+    props = np.asarray(slate.propensities, dtype=np.float64)
+    if not np.all(np.isfinite(values)) or not np.all(props > 0):
+        raise PolicyError(
+            f"--policy {spec}: the policy answers with NaN or infinite scores or propensities "
+            "(its parameters are broken); retrain it or serve another policy")
 
 
 def _looks_like_path(spec: str) -> bool:

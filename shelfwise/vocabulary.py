@@ -40,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import threading
 import tomllib
@@ -538,7 +539,7 @@ def _read_cached(path: Path, version: str) -> ShopVocabulary | None:
 def _write_cached(path: Path, vocab: ShopVocabulary) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(vocab.to_dict(), ensure_ascii=False), encoding="utf-8")
         tmp.replace(path)
     except OSError as exc:  # a read-only workspace still works, only slower to open

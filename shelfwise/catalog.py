@@ -564,7 +564,7 @@ def load_catalog(
                 reject = Reject(
                     str(path),
                     record.number,
-                    exc.field,
+                    record.columns.get(exc.field, exc.field),
                     exc.reason,
                     _clean_raw(record.raw),
                     "rejected",

@@ -105,9 +105,11 @@ def plan_columns(table: Table, mapping: Mapping[str, str] | None) -> GenericColu
 
 def generic_records(table: Table, plan: GenericColumns) -> Iterator[FeedRecord]:
     """Records of a generic table, one per row, with fields taken from ``plan``."""
+    columns = {f: c for f, c in plan.fields.items() if c != f}
+    columns.update({f"attributes.{k}": c for k, c in plan.attrs.items()})
     for row in table.rows:
         values = {f: row.cells[c] for f, c in plan.fields.items() if c in row.cells}
         for key, column in plan.attrs.items():
             if column in row.cells:
                 values[f"attr_{key}"] = row.cells[column]
-        yield FeedRecord(row.number, values, row.cells, row.error)
+        yield FeedRecord(row.number, values, row.cells, row.error, columns=columns)

@@ -56,6 +56,7 @@ _DIRECT = {
     "sale_price": "sale_price",
     "availability": "in_stock",
 }
+_COLUMNS = {v: k for k, v in _DIRECT.items() if k != v}
 _SIGNATURE = {"link", "image_link", "availability", "google_product_category", "gtin", "mpn"}
 
 
@@ -111,7 +112,9 @@ def merchant_table_records(table: Table) -> Iterator[FeedRecord]:
     keys = {col: merchant_key(col) for col in table.header}
     for row in table.rows:
         cells = {keys.get(col, merchant_key(col)): value for col, value in row.cells.items()}
-        yield FeedRecord(row.number, merchant_values(cells), row.cells, row.error)
+        yield FeedRecord(
+            row.number, merchant_values(cells), row.cells, row.error, columns=_COLUMNS
+        )
 
 
 def _local(tag: Any) -> tuple[str, str]:
@@ -169,7 +172,9 @@ def merchant_xml_records(path: Path) -> Iterator[FeedRecord]:
             number += 1
             cells = _item_cells(elem)
             elem.clear()
-            yield FeedRecord(number, merchant_values(cells), dict(cells), unit="item")
+            yield FeedRecord(
+                number, merchant_values(cells), dict(cells), unit="item", columns=_COLUMNS
+            )
     except DefusedXmlException as exc:
         raise FileFormatError(
             f"{path}: XML refused: {exc} (entity and external references are not allowed; "

@@ -26,6 +26,8 @@ class FeedRecord:
         error: ``(field, reason)`` when the reader already knows the record is bad.
         skip: Why the record is deliberately not loaded (a Shopify draft), never an error.
         unit: ``"row"`` or ``"item"`` (XML), for messages.
+        columns: Field -> the file's own column name where they differ (``in_stock`` ->
+            ``availability``), so that errors name what the user sees in the file.
     """
 
     number: int
@@ -34,6 +36,7 @@ class FeedRecord:
     error: tuple[str, str] | None = None
     skip: str | None = None
     unit: str = "row"
+    columns: dict[str, str] = field(default_factory=dict)
 
 
 def attribute_key(name: str) -> str:

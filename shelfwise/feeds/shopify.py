@@ -37,6 +37,14 @@ from shelfwise.feeds.prices import PriceError, parse_price
 from shelfwise.feeds.records import DEFAULT_CATEGORY, FeedRecord, attribute_key, category_from_path
 from shelfwise.feeds.tabular import SourceRow, Table
 
+_COLUMNS = {
+    "id": "Handle",
+    "title": "Title",
+    "description": "Body (HTML)",
+    "category": "Type",
+    "image": "Image Src",
+    "url": "Handle",
+}
 _FALSE = {"false", "no", "0", "n", "f"}
 
 
@@ -189,7 +197,7 @@ class _Product:
             skip = f"Status is {status}: not for sale"
         elif published in _FALSE:
             skip = "Published is false: not for sale on the online store"
-        return FeedRecord(number, values, raw, skip=skip)
+        return FeedRecord(number, values, raw, skip=skip, columns=_COLUMNS)
 
 
 def shopify_records(table: Table, *, shop_url: str | None = None) -> Iterator[FeedRecord]:

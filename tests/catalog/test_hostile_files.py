@@ -222,7 +222,8 @@ def test_merchant_tsv_reader(tmp_path, case, text, message, row_level):
 
 SH_HEADER = "Handle,Title,Body (HTML),Type,Option1 Name,Option1 Value,Variant Price,Status\n"
 SHOPIFY_CASES = [
-    ("variant row before product row", SH_HEADER + "tent,,,,,2p,100,\ntent,Tent,,Tents,Size,1p,90,active\n",
+    ("variant row before product row",
+     SH_HEADER + "tent,,,,,2p,100,\ntent,Tent,,Tents,Size,1p,90,active\n",
      "row 1: field 'handle': variant row for handle 'tent' comes before any product row", True),
     ("bad variant price", SH_HEADER + "tent,Tent,,Tents,Size,1p,90,active\ntent,,,,,2p,lots,\n",
      "row 1: field 'variant_price': row 2: must be a number, got 'lots'", True),

@@ -979,6 +979,31 @@ _META_FIELDS = (
 )
 
 
+def read_meta(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The validated ``meta.json`` of a saved index, without reading the FAISS file.
+
+    For callers that need the dimension or counts before loading the index (the checks are
+    those of :meth:`VectorIndex.load`, less the side files').
+
+    Returns:
+        the fields of ``meta.json`` (``dimension``, ``count``, ``spec``, ``model_names``...).
+
+    Raises:
+        IndexError_: missing or invalid ``meta.json`` (the message names file and field).
+    """
+    meta_path = Path(folder) / META_FILE
+    if not meta_path.is_file():
+        raise IndexError_(
+            f"{meta_path} is missing: {folder} does not hold a saved index "
+            "(build it first, e.g. `shelfwise index build`)"
+        )
+    m = _read_meta(meta_path)
+    _check_items(m["items"], meta_path, m["count"], m["next_slot"])
+    if _sha256(_canonical(m["items"])) != m["items_sha256"]:
+        raise IndexError_(f"{meta_path}: the item list fails its checksum (corrupt file)")
+    return m
+
+
 def _index_kind(index: Any) -> str:
     """``flat``, ``hnsw``, ``ivf`` or ``other`` of a FAISS index (through an id map)."""
     faiss = _faiss()

@@ -572,7 +572,9 @@ def run_batch(input_path: str | Path, output: str | Path, workspace: Workspace |
     if not meta_path.is_file():
         raise IndexError_(f"{ws.index_dir}: no product index yet; run `shelfwise index build` "
                           "(or `shelfwise demo`)")
-    dim = int(json.loads(meta_path.read_text())["dimension"])
+    from index.vector_index import read_meta
+
+    dim = int(read_meta(ws.index_dir)["dimension"])  # validated: a bad file is a named error
     users = read_users(input_path)
     from shelfwise.interactions.history import attach_history  # empty histories from the log
 

@@ -139,19 +139,21 @@ def check_policy_serves(rec: Recommender, spec: str) -> None:
 
     policy = rec.policy
     dim = int(rec.engine.dim)
-    for attr, what in (("state_dim", "states"), ("cand_dim", "candidates")):
-        got = getattr(policy, attr, None)
-        if got is not None and got != dim:
+    d_u, d_c = getattr(policy, "state_dim", None), getattr(policy, "cand_dim", None)
+    # candidates may carry trailing scalar columns (e.g. source scores) after the item vector
+    for got, what, bad in ((d_u, "states", d_u != dim), (d_c, "candidates", (d_c or dim) < dim)):
+        if got is not None and bad:
             raise PolicyError(
                 f"--policy {spec}: the policy was built for {got}-d {what} but this "
                 f"workspace's index is {dim}-d; train it on this workspace (shelfwise train)")
     ids = list(rec.engine.index.ids[:8])
-    if getattr(policy, "state_dim", None) is None or len(ids) < 2:
+    if d_u is None or d_c is None or len(ids) < 2:
         return  # a fresh policy has nothing learned that could be broken
-    cands = np.asarray(rec.engine.index.vectors(ids), dtype=np.float64)
-    state = cands.mean(axis=0)
+    vecs = np.asarray(rec.engine.index.vectors(ids), dtype=np.float64)
+    state = vecs.mean(axis=0)
+    cands = np.concatenate([vecs, np.zeros((len(ids), d_c - dim))], axis=1)
     if not np.any(state):
-        state = cands[0]
+        state = vecs[0]
     try:
         with np.errstate(all="ignore"):
             slate = policy.select(state, cands, 2, np.random.default_rng(0))

@@ -50,6 +50,39 @@ def candidates(names: list[str], quick: bool, sasrec_seconds: float) -> tuple[di
     return out, missing
 
 
+SHELFWISE_VARIANTS = ("default", "no-policy", "content", "behaviour")
+"""shelfwise configurations evaluated beside the baselines (see
+``shelfwise.evaluate.recommender_offline``); ``shelfwise`` is the default recommender."""
+
+
+def content_vectors(ml: Any, cache: Path | None = None) -> np.ndarray:
+    """MiniLM vectors of the movies' product text (title, year, genres), ``(n_items, 384)``."""
+    if cache is not None and cache.is_file():
+        return np.load(cache)
+    from encoders.text import TextEncoder
+
+    products = {p.id: p for p in ml.products()}
+    texts = [products[i].description for i in ml.item_ids]
+    vecs = np.asarray(TextEncoder().encode(texts), np.float32)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cache, vecs)
+    return vecs
+
+
+def shelfwise_scorers(content: np.ndarray, variants: list[str], quick: bool,
+                      sasrec_seconds: float) -> dict[str, Any]:
+    """The shelfwise recommender configurations as offline scorers."""
+    from shelfwise.evaluate.recommender_offline import RecommenderScorer
+
+    sasrec = {"max_epochs": 2, "max_seconds": 20.0} if quick else {"max_seconds": sasrec_seconds}
+    out: dict[str, Any] = {}
+    for v in variants:
+        name = "shelfwise" if v == "default" else f"shelfwise:{v}"
+        out[name] = RecommenderScorer(content, variant=v, model_options={"sasrec": sasrec})
+    return out
+
+
 def subsample(data, n_users: int):
     """The first ``n_users`` shoppers (quick mode)."""
     import dataclasses
@@ -78,6 +111,12 @@ def main() -> None:
     parser.add_argument("--sasrec-seconds", type=float, default=120.0,
                         help="training-time cap of SASRec (the issue's target is 2 minutes)")
     parser.add_argument("--n-bootstrap", type=int, default=1000)
+    parser.add_argument("--shelfwise", default=",".join(SHELFWISE_VARIANTS),
+                        help="shelfwise variants to evaluate (default, no-policy, content, "
+                             "behaviour); empty for none")
+    parser.add_argument("--content-cache", type=Path,
+                        default=Path.home() / ".cache" / "shelfwise" / "ml100k_minilm.npy",
+                        help="where the movies' MiniLM vectors are cached")
     args = parser.parse_args()
     t0 = time.perf_counter()
     ml = load_ml100k()
@@ -87,6 +126,10 @@ def main() -> None:
     n_boot = 100 if args.quick else args.n_bootstrap
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     scorers, missing = candidates(names, args.quick, args.sasrec_seconds)
+    variants = [v.strip() for v in args.shelfwise.split(",") if v.strip()]
+    if variants:
+        content = content_vectors(ml, args.content_cache)
+        scorers.update(shelfwise_scorers(content, variants, args.quick, args.sasrec_seconds))
 
     loo = evaluate_offline(data, scorers, OfflineConfig(ks=(10, 20), n_bootstrap=n_boot,
                                                         progress=not args.quick))

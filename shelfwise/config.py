@@ -101,6 +101,36 @@ class CatalogConfig(_Section):
     ``<shop_url>/products/<handle>``."""
 
 
+class CandidatesConfig(_Section):
+    """Candidate sources of the recommender (``shelfwise.candidates``) and how they are mixed.
+
+    Each source retrieves up to its count of products that pass the request's filters; the
+    lists are merged (round-robin, duplicates once, with every source that found them) up to
+    the recommender's ``n_candidates``. Behaviour sources need trained models
+    (``shelfwise train``); without them only ``content`` runs.
+    """
+
+    content: int = Field(50, ge=0)
+    """Nearest products to the query and the content state (content ANN)."""
+    behaviour: int = Field(50, ge=0)
+    """Nearest products to the shopper's sequence vector in the behaviour index (SASRec)."""
+    item2item: int = Field(50, ge=0)
+    """Top products of the item model (EASE, ALS or item-kNN) for the shopper's last items."""
+    popular: int = Field(20, ge=0)
+    """Most popular products: the fallback for shoppers without history or query."""
+    popular_with_query: int = Field(0, ge=0)
+    """Popular products added when the shopper typed a query (0: the query's own sources)."""
+    history_items: int = Field(50, ge=1)
+    """Most recent items of a shopper that the item and sequence models look at."""
+    exclude_history: bool = True
+    """Never recommend a product the shopper already interacted with."""
+    temperature: float = Field(0.5, gt=0.0)
+    """Served logits are ``(policy logits + source blend) / temperature``; the blend is fitted
+    as calibrated log-odds, so values below 1 make slates more deterministic."""
+    behaviour_models: bool = True
+    """Use the workspace's trained behaviour models (False: content retrieval only)."""
+
+
 class Config(_Section):
     """All of shelfwise's configuration."""
 
@@ -112,6 +142,8 @@ class Config(_Section):
     """Reading catalog files (format, column map, default currency, shop address)."""
     vocabulary: VocabularyConfig = VocabularyConfig()
     """The shop's words for chat and search (synonyms, which attributes are which)."""
+    candidates: CandidatesConfig = CandidatesConfig()
+    """Candidate sources of the recommender and their mix."""
     extra: dict[str, dict[str, Any]] = {}
     """Sections owned by later parts (policy, llm, serve, batch) until they get typed models."""
 

@@ -284,10 +284,11 @@ def train_aligner(
     stamp = folder / "trained_on.json"
     if not force and stamp.is_file():
         try:
-            if json.loads(stamp.read_text())["fingerprint"] == fingerprint:
-                return AlignedImageEncoder.load(folder), None
-        except (ValueError, KeyError):
-            pass  # an unreadable stamp means: train again
+            recorded = json.loads(stamp.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            recorded = None  # an unreadable stamp means: train again
+        if isinstance(recorded, dict) and recorded.get("fingerprint") == fingerprint:
+            return AlignedImageEncoder.load(folder), None
     encoder, report = train_image_aligner(
         [str(scan.files[i]) for i in with_image],
         text_vectors[with_image],

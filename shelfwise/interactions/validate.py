@@ -148,8 +148,9 @@ def _text(arr: Any, fld: str, marks: _Marks) -> Any:
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
         try:
             arr = arr.cast(pa.string())
+            arr.validate(full=True)  # the cast itself does not check UTF-8
         except pa.ArrowInvalid:
-            values = arr.to_pylist()
+            values = arr.cast(pa.binary()).to_pylist()
             bad = np.zeros(n, dtype=bool)
             out: list[str | None] = []
             for i, v in enumerate(values):
@@ -185,6 +186,7 @@ def _text(arr: Any, fld: str, marks: _Marks) -> Any:
     return arr
 
 
+_NOT_FINITE = frozenset({"nan", "inf", "infinity"})
 _NUMBER = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"
 
 
@@ -204,9 +206,10 @@ def _numbers(arr: Any) -> tuple[np.ndarray, np.ndarray, Any]:
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
         try:
             arr = arr.cast(pa.string())
+            arr.validate(full=True)
         except pa.ArrowInvalid:
             arr = pa.array([None if v is None else v.decode("utf-8", "replace")
-                            for v in arr.to_pylist()], type=pa.string())
+                            for v in arr.cast(pa.binary()).to_pylist()], type=pa.string())
         t = arr.type
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         is_num = pc.fill_null(pc.match_substring_regex(arr, _NUMBER), False)
@@ -302,6 +305,9 @@ def _values(arr: Any | None, n: int, marks: _Marks) -> np.ndarray:
         cells = text.take(rest).to_pylist()
         bad = np.zeros(n, dtype=bool)
         for i, cell in zip(rest.tolist(), cells, strict=True):
+            if str(cell).strip().lower().lstrip("+-") in _NOT_FINITE:
+                vals[i] = np.inf  # named as not finite below
+                continue
             try:
                 vals[i] = parse_price(cell).amount
             except (PriceError, TypeError, ValueError):

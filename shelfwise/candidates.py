@@ -404,7 +404,8 @@ def fit_blend(pools: Sequence[tuple[np.ndarray, np.ndarray, int]], *, l2: float 
         l2: ridge penalty on the weights (per shopper).
 
     Returns:
-        Weights float64 ``(f,)`` maximising ``mean log softmax(offset + F w)[target]``.
+        Weights float64 ``(f,)`` maximising ``mean log softmax(offset + F w)[target]``, with
+        the weights of the ``*_score`` features of :data:`FEATURE_NAMES` kept >= 0.
 
     Raises:
         NotEnoughBlendDataError: no pool holds its target.
@@ -435,7 +436,11 @@ def fit_blend(pools: Sequence[tuple[np.ndarray, np.ndarray, int]], *, l2: float 
         grad = (F.T @ p - F[tgt].sum(axis=0)) / m + 2 * l2 * w
         return nll, grad
 
-    res = minimize(loss, np.zeros(f), jac=True, method="L-BFGS-B")
+    # a source's score never counts against a candidate (weights of *_score >= 0): without
+    # the bound, a log whose next items sit far from the history in content space learns a
+    # negative content weight, which would then push results away from a typed query
+    bounds = [(0.0, None) if n.endswith("_score") else (None, None) for n in FEATURE_NAMES][:f]
+    res = minimize(loss, np.zeros(f), jac=True, method="L-BFGS-B", bounds=bounds)
     return np.asarray(res.x, np.float64)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -540,3 +541,69 @@ def load_latent(workspace: Workspace) -> pd.DataFrame:
     if not path.is_file():
         raise ConfigError(f"{path}: no demo store here; run `shelfwise demo` first")
     return pd.read_parquet(path)
+
+
+DEMO_HISTORY_SESSIONS = 600
+"""Simulated shopping sessions written by :func:`write_demo_history` (a few thousand events)."""
+
+DEMO_HISTORY_START = 1_700_000_000.0
+"""Unix time of the first simulated session (fixed, so the history is reproducible)."""
+
+
+def write_demo_history(engine: Any, n_sessions: int = DEMO_HISTORY_SESSIONS, seed: int = 0,
+                       *, sessions_per_shopper: int = 3) -> int:
+    """Log a simulated shopping history of the demo store as *organic* interactions.
+
+    Shoppers of the simulator (:mod:`shelfwise.sim`: latent tastes, intents, boredom, position
+    bias) browse slates of their nearest products (a noisy greedy policy over the simulator's
+    own retrieval); every click becomes a ``click`` interaction and every purchase a
+    ``purchase`` of the simulated shopper ``sim-<n>`` (``sessions_per_shopper`` consecutive
+    sessions each, a day apart), through the event log API. Seeded: the same seed writes the
+    same events (their ids are content hashes, so writing twice adds nothing).
+
+    Args:
+        engine: an open :class:`shelfwise.engine.Engine` over the demo workspace.
+        n_sessions: simulated sessions.
+        seed: seed of shoppers, choices and slates.
+        sessions_per_shopper: sessions that share one shopper id (longer sequences).
+
+    Returns:
+        Interactions newly written.
+
+    Raises:
+        ConfigError: ``n_sessions`` or ``sessions_per_shopper`` < 1, or not a demo workspace.
+    """
+    from shelfwise.events import Interaction, SQLiteEventStore
+    from shelfwise.sim.config import SimConfig
+    from shelfwise.sim.workspace import sim_from_workspace
+
+    if n_sessions < 1 or sessions_per_shopper < 1:
+        raise ConfigError(f"n_sessions and sessions_per_shopper must be >= 1, got {n_sessions} "
+                          f"and {sessions_per_shopper}")
+    sim = sim_from_workspace(engine, SimConfig(), use_index=False)
+    rng = np.random.default_rng([seed, 7])
+    sim.reset(n_sessions, rng)
+    k = sim.config.k
+    ids = sim.catalog.product_ids
+    events: list[Interaction] = []
+    step = 0
+    while not sim.done.all():
+        cands = sim.catalog.vectors[sim.candidate_ids]  # (b, n, d)
+        noise = rng.gumbel(size=cands.shape[:2]) * 0.1
+        scores = np.einsum("bd,bnd->bn", sim.states, cands) + noise
+        res = sim.step(np.argsort(-scores, axis=1)[:, :k], rng)
+        for s in np.flatnonzero(res.clicked_row >= 0):
+            user = f"sim-{s // sessions_per_shopper:04d}"
+            t = DEMO_HISTORY_START + 86_400.0 * s + 60.0 * step
+            pid = str(ids[res.clicked_row[s]])
+            events.append(Interaction.create(user, pid, "click", t, session_id=f"sim-s{s:05d}"))
+            if res.purchased[s]:
+                events.append(Interaction.create(user, pid, "purchase", t + 30.0,
+                                                 value=float(res.price[s]),
+                                                 session_id=f"sim-s{s:05d}"))
+        step += 1
+    store = SQLiteEventStore(engine.workspace.events_db)
+    try:
+        return int(store.log_interactions(events))
+    finally:
+        store.close()

@@ -88,6 +88,9 @@ class Engine:
         self.facet_weight = float(facet_weight)
         self._product_cache: dict[str, Product] = {}
         self._centroid: np.ndarray | None = None
+        self._sources: Any = None
+        self.behaviour_warning: str | None = None
+        """Set when the workspace's behaviour models could not be loaded (content only then)."""
         self.index_warning: str | None = None
         """Set by :meth:`open` when the catalog changed after the index was built."""
 
@@ -248,16 +251,84 @@ class Engine:
         q = self.encode_query(query) if query else None
         return self.state_builder.build(history, q)
 
+    @property
+    def candidate_sources(self) -> Any:
+        """The named candidate sources (:class:`shelfwise.candidates.CandidateSources`).
+
+        Built on first use from the ``[candidates]`` config section and the behaviour models
+        that ``shelfwise train`` saved (none: content only). Models that cannot be loaded
+        leave a ``behaviour_warning`` (printed once on stderr) and content-only candidates.
+
+        Raises:
+            ConfigError: an invalid ``[candidates]`` section in ``shelfwise.toml``.
+        """
+        if self._sources is None:
+            from shelfwise.behaviour import BehaviourModels
+            from shelfwise.candidates import CandidateSources
+            from shelfwise.config import load_config
+            from shelfwise.errors import ShelfwiseError
+
+            cfg = load_config(self.workspace.config_file).candidates
+            models = None
+            if cfg.behaviour_models:
+                try:
+                    models = BehaviourModels.load(self.workspace)
+                except ShelfwiseError as exc:
+                    self.behaviour_warning = f"behaviour models not used: {exc}"
+                    print(f"warning: {self.behaviour_warning}", file=sys.stderr, flush=True)
+            self._sources = CandidateSources(self.index, models, cfg)
+        return self._sources
+
+    def reload_behaviour(self) -> None:
+        """Forget the loaded sources; the next request loads the (re)trained models."""
+        self._sources = None
+
+    def behaviour_state(self, history_ids: Sequence[str]) -> np.ndarray | None:
+        """The sequence model's vector of a history ``(d_b,)``, or None (no model/history)."""
+        beh = self.candidate_sources.behaviour
+        if beh is None:
+            return None
+        hist = beh.indices(list(history_ids))[-self.candidate_sources.config.history_items:]
+        return beh.sequence_vector(hist)
+
+    def candidate_set(self, state: np.ndarray, history_ids: Sequence[str], n: int = 100,
+                      filters: Any = None, *, query: bool = False,
+                      exclude_history: bool | None = None) -> Any:
+        """Merged candidates of every named source, with provenance and source scores.
+
+        Args:
+            state: the content state ``(d,)`` (:meth:`user_state`).
+            history_ids: the shopper's products, oldest first.
+            n: most candidates.
+            filters: an ``index.SearchFilter``, applied to every source.
+            query: the shopper typed a query.
+            exclude_history: leave the history out (default ``[candidates] exclude_history``).
+
+        Returns:
+            A :class:`shelfwise.candidates.CandidateSet`.
+        """
+        return self.candidate_sources.generate(state, history_ids, filters, n, query=query,
+                                               exclude_history=exclude_history)
+
     def candidates(
-        self, state: np.ndarray, n: int = 100, filters: Any = None
+        self, state: np.ndarray, n: int = 100, filters: Any = None, *,
+        history: Sequence[str] | None = None, query: bool = False,
     ) -> tuple[list[str], np.ndarray]:
-        """Candidates for the policy: ``n`` nearest products to ``state``.
+        """Candidates for the policy.
+
+        Without ``history``: the ``n`` nearest products to ``state`` (content only). With
+        ``history`` (possibly empty): the merged named sources (:meth:`candidate_set`; history
+        excluded by default).
 
         Returns:
             ``(ids, features)``: ``len(ids) <= n`` product ids and float32 ``(len(ids), d)``
             product vectors. A zero state (cold start, no query) gets the first ``n`` products
-            that pass the filters, ordered by the index.
+            that pass the filters, ordered by the index (content only), or the popular ones
+            (named sources with behaviour models).
         """
+        if history is not None:
+            cs = self.candidate_set(state, history, n, filters, query=query)
+            return list(cs.ids), cs.vectors
         state = np.asarray(state, dtype=np.float32)
         if not np.any(state):
             state = self.centroid()

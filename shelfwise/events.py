@@ -168,6 +168,12 @@ class Impression:
         candidate_ids: product ids of the candidate list ``(n,)`` the policy chose from; optional.
         candidate_features: candidate feature matrix ``(n, d_c)`` float32; optional, needs
             ``candidate_ids``.
+        candidate_sources: per candidate, the named sources that retrieved it joined by ``+``
+            (e.g. ``"item2item+behaviour"``, see :mod:`shelfwise.candidates`) ``(n,)``;
+            optional, needs ``candidate_ids``.
+        source_scores: per candidate, each source's score ``(n, len(source_names))`` float32;
+            optional, needs ``candidate_ids`` and ``source_names``.
+        source_names: the sources of the columns of ``source_scores``.
 
     """
 
@@ -189,6 +195,9 @@ class Impression:
     state: np.ndarray | None = field(default=None, repr=False)
     candidate_ids: tuple[str, ...] | None = field(default=None, repr=False)
     candidate_features: np.ndarray | None = field(default=None, repr=False)
+    candidate_sources: tuple[str, ...] | None = field(default=None, repr=False)
+    source_scores: np.ndarray | None = field(default=None, repr=False)
+    source_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("event_id", "slate_id", "user_id", "policy", "policy_version"):
@@ -267,6 +276,31 @@ class Impression:
                     f"candidate_ids has {len(cands)}; they must match"
                 )
         object.__setattr__(self, "candidate_features", feats)
+        self._check_sources(cands)
+
+    def _check_sources(self, cands: tuple[str, ...] | None) -> None:
+        """Validate the optional provenance fields (sources and source scores per candidate)."""
+        where = f"impression {self.event_id}"
+        srcs = None
+        if self.candidate_sources is not None:
+            if cands is None or isinstance(self.candidate_sources, str):
+                raise EventLogError(f"{where}: candidate_sources needs candidate_ids and must be "
+                                    "a sequence of strings")
+            srcs = tuple(str(x) for x in self.candidate_sources)
+            if len(srcs) != len(cands):
+                raise EventLogError(f"{where}: candidate_sources has {len(srcs)} values but "
+                                    f"candidate_ids has {len(cands)}; they must match")
+        object.__setattr__(self, "candidate_sources", srcs)
+        names = tuple(str(x) for x in self.source_names)
+        object.__setattr__(self, "source_names", names)
+        scores = _as_vector(self.source_scores, f"{where}: source_scores", 2)
+        if scores is not None:
+            if cands is None or scores.shape[0] != len(cands) or scores.shape[1] != len(names):
+                raise EventLogError(
+                    f"{where}: source_scores has shape {scores.shape}; it needs candidate_ids "
+                    f"and must be (len(candidate_ids), len(source_names)) = "
+                    f"({None if cands is None else len(cands)}, {len(names)})")
+        object.__setattr__(self, "source_scores", scores)
 
     @property
     def k(self) -> int:
@@ -299,6 +333,8 @@ class Impression:
             None if self.state is None else self.state.tobytes(),
             self.candidate_ids,
             None if self.candidate_features is None else self.candidate_features.tobytes(),
+            self.candidate_sources, self.source_names,
+            None if self.source_scores is None else self.source_scores.tobytes(),
         )
 
     def __eq__(self, other: object) -> bool:
@@ -695,6 +731,12 @@ CREATE TABLE IF NOT EXISTS impression_context (
     candidate_features BLOB,
     feature_dim INTEGER
 );
+CREATE TABLE IF NOT EXISTS impression_sources (
+    event_id TEXT PRIMARY KEY REFERENCES impressions(event_id),
+    candidate_sources TEXT,
+    source_names TEXT NOT NULL,
+    source_scores BLOB
+);
 CREATE TABLE IF NOT EXISTS clicks (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id TEXT NOT NULL UNIQUE,
@@ -733,7 +775,8 @@ CREATE INDEX IF NOT EXISTS clicks_user ON clicks(user_id, time);
 CREATE INDEX IF NOT EXISTS purchases_user ON purchases(user_id, time);
 """
 
-_APPEND_ONLY = ("impressions", "impression_context", "clicks", "purchases", "interactions")
+_APPEND_ONLY = ("impressions", "impression_context", "impression_sources", "clicks", "purchases",
+                "interactions")
 _ID_TABLES = ("impressions", "clicks", "purchases")
 """Tables of served events; ids are unique across them (organic ids have their own namespace)."""
 _INTERACTION_COLS = ("event_id", "user_id", "product_id", "kind", "time", "value", "quantity",
@@ -764,6 +807,16 @@ def _context_row(imp: Impression) -> tuple[Any, ...] | None:
             None if imp.candidate_ids is None else _dumps(imp.candidate_ids),
             None if feats is None else feats.astype("<f4").tobytes(),
             None if feats is None else int(feats.shape[1]))
+
+
+def _sources_row(imp: Impression) -> tuple[Any, ...] | None:
+    if imp.candidate_sources is None and imp.source_scores is None:
+        return None
+    scores = imp.source_scores
+    return (imp.event_id,
+            None if imp.candidate_sources is None else _dumps(imp.candidate_sources),
+            _dumps(imp.source_names),
+            None if scores is None else scores.astype("<f4").tobytes())
 
 
 def _fetch_batches(cur: sqlite3.Cursor, size: int) -> Iterator[list[Any]]:
@@ -1011,6 +1064,9 @@ class SQLiteEventStore:
                 ctx = _context_row(ev)
                 if ctx is not None:
                     conn.execute("INSERT INTO impression_context VALUES (?,?,?,?,?)", ctx)
+                src = _sources_row(ev)
+                if src is not None:
+                    conn.execute("INSERT INTO impression_sources VALUES (?,?,?,?)", src)
                 return True
             old = self._impression_by(conn, "event_id", ev.event_id)
             if old is None:
@@ -1055,17 +1111,24 @@ class SQLiteEventStore:
         "SELECT i.event_id, i.slate_id, i.user_id, i.session_id, i.item_ids, i.positions, "
         "i.propensities, i.scores, i.policy, i.policy_version, i.encoder_version, "
         "i.index_version, i.prompt_hash, i.query, i.time, c.state, c.candidate_ids, "
-        "c.candidate_features, c.feature_dim FROM impressions i "
-        "LEFT JOIN impression_context c ON c.event_id = i.event_id"
+        "c.candidate_features, c.feature_dim, s.candidate_sources, s.source_names, "
+        "s.source_scores FROM impressions i "
+        "LEFT JOIN impression_context c ON c.event_id = i.event_id "
+        "LEFT JOIN impression_sources s ON s.event_id = i.event_id"
     )
 
     @staticmethod
     def _row_to_impression(row: Sequence[Any]) -> Impression:
         (event_id, slate_id, user_id, session_id, items, positions, props, scores, policy,
-         version, enc, idx, prompt_hash, query, t, state, cand_ids, feats, fdim) = row
+         version, enc, idx, prompt_hash, query, t, state, cand_ids, feats, fdim, srcs, names,
+         sscores) = row
         features = None
         if feats is not None:
             features = np.frombuffer(feats, dtype="<f4").reshape(-1, int(fdim))
+        source_names = tuple(json.loads(names)) if names is not None else ()
+        source_scores = None
+        if sscores is not None:
+            source_scores = np.frombuffer(sscores, dtype="<f4").reshape(-1, len(source_names))
         return Impression(
             event_id=event_id, slate_id=slate_id, user_id=user_id, session_id=session_id,
             item_ids=tuple(json.loads(items)), positions=tuple(json.loads(positions)),
@@ -1075,6 +1138,8 @@ class SQLiteEventStore:
             state=None if state is None else np.frombuffer(state, dtype="<f4"),
             candidate_ids=None if cand_ids is None else tuple(json.loads(cand_ids)),
             candidate_features=features,
+            candidate_sources=None if srcs is None else tuple(json.loads(srcs)),
+            source_scores=source_scores, source_names=source_names,
         )
 
     def _impression_by(self, conn: sqlite3.Connection, column: str,

@@ -346,12 +346,20 @@ class Recommender:
             exclude_ids = (*exclude_ids, similar_to)
         if exclude_ids:
             filters = _with_excluded(filters, exclude_ids)
-        state = np.asarray(self.engine.user_state(self.history(user_id), query), dtype=np.float32)
+        history = self.history(user_id)
+        state = np.asarray(self.engine.user_state(history, query), dtype=np.float32)
         if similar_to is not None:
             anchor = np.asarray(self.engine.index.vector(similar_to), dtype=np.float32)
             mixed = anchor + 0.5 * state
             state = (mixed / max(float(np.linalg.norm(mixed)), 1e-12)).astype(np.float32)
-        cand_ids, feats = self.engine.candidates(state, max(self.n_candidates, k), filters)
+        cset = None
+        if hasattr(self.engine, "candidate_set"):
+            # named sources (content, behaviour, item-to-item, popular), history excluded
+            cset = self.engine.candidate_set(state, history, max(self.n_candidates, k), filters,
+                                             query=query is not None)
+            cand_ids, feats = list(cset.ids), cset.vectors
+        else:
+            cand_ids, feats = self.engine.candidates(state, max(self.n_candidates, k), filters)
         cand_ids = [c for c in cand_ids if c is not None]
         feats = np.asarray(feats, dtype=np.float32)[: len(cand_ids)]
         name = str(getattr(self.policy, "name", type(self.policy).__name__))
@@ -360,7 +368,15 @@ class Recommender:
             return RecommendResponse(None, user_id, [], name, version, query)
         k_eff = min(k, len(cand_ids))
         with self._policy_lock:
-            slate = self.policy.select(state, feats, k_eff, rng)
+            if cset is not None:
+                from shelfwise.candidates import select_with_prior
+
+                # source scores enter as a fitted prior on the policy's own logits
+                slate = select_with_prior(
+                    self.policy, state, feats, cset.prior, k_eff, rng,
+                    temperature=self.engine.candidate_sources.config.temperature)
+            else:
+                slate = self.policy.select(state, feats, k_eff, rng)
             name = str(getattr(slate, "policy", name) or name)
             version = str(getattr(slate, "version", version) or version)
         chosen = [int(i) for i in np.asarray(slate.item_ids)]
@@ -411,7 +427,7 @@ class Recommender:
         imp_props = tuple(float(min(max(props[i], 1e-12), 1.0)) for i in served)
         self._log_impression(event_id, slate_id, user_id, session_id, item_ids, imp_props,
                              tuple(float(served_scores[i]) for i in served), name, version,
-                             prompt_hash, query, state, cand_ids)
+                             prompt_hash, query, state, cand_ids, cset)
         self._remember_context(slate_id, _SlateContext(user_id, state, feats, slate,
                                                        tuple(p.id for p in products)))
         items = [RecommendedItem(
@@ -456,12 +472,19 @@ class Recommender:
                         session_id: str | None, item_ids: tuple[str, ...],
                         propensities: tuple[float, ...], scores: tuple[float, ...], policy: str,
                         version: str, prompt_hash: str | None, query: str | None,
-                        state: np.ndarray, cand_ids: list[str]) -> None:
+                        state: np.ndarray, cand_ids: list[str], cset: Any = None) -> None:
         from shelfwise.events import Impression
 
         replay: dict[str, Any] = {}
         if self.log_candidates:
             replay = {"state": state, "candidate_ids": tuple(cand_ids)}
+            if cset is not None and len(cset) == len(cand_ids) and \
+                    "candidate_sources" in Impression.__dataclass_fields__:
+                from shelfwise.candidates import SOURCES
+
+                # provenance and source scores of every candidate (policy features, replay)
+                replay.update(candidate_sources=cset.source_labels(),
+                              source_scores=cset.scores, source_names=SOURCES)
         self.events.log_impression(Impression(
             event_id=event_id, slate_id=slate_id, user_id=user_id, session_id=session_id,
             item_ids=item_ids, propensities=propensities, policy=policy, policy_version=version,

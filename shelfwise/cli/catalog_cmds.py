@@ -82,6 +82,7 @@ def demo(
     _report_build(report, as_json)
     engine = Engine.open(space)
     try:
+        behaviour = _demo_behaviour(space, engine, seed, as_json)
         results = {}
         for label, text, flt in DEMO_SEARCHES:
             hits = engine.search(
@@ -101,6 +102,7 @@ def demo(
             print_json(
                 {
                     "build": report.to_dict(),
+                    "behaviour": behaviour,
                     "assistant": slate,
                     "searches": {t: [h.to_dict() for h in hs] for t, hs in results.items()},
                 }
@@ -110,6 +112,31 @@ def demo(
 
 
 DEMO_CHAT = "waterproof jacket under 150"
+
+DEMO_SASREC = {"max_seconds": 30.0}
+"""The demo's SASRec training budget (keeps ``make demo`` fast; a few thousand events)."""
+
+
+def _demo_behaviour(space, engine, seed: int, quiet: bool) -> dict:
+    """Simulated shopping history (once) and the behaviour models trained on it (once)."""
+    from shelfwise import demo_store
+    from shelfwise.behaviour import MANIFEST, behaviour_root, train_behaviour
+
+    out: dict = {"history_events": 0, "trained": []}
+    if not (behaviour_root(space) / MANIFEST).is_file():
+        out["history_events"] = demo_store.write_demo_history(
+            engine, demo_store.DEMO_HISTORY_SESSIONS, seed=seed)
+        if not quiet:
+            typer.echo(f"simulated shopping history: {out['history_events']} organic "
+                       "interactions logged; training behaviour models")
+        report = train_behaviour(space, options={"sasrec": dict(DEMO_SASREC)},
+                                 progress=not quiet)
+        out["trained"] = [m.name for m in report.models]
+        if not quiet:
+            typer.echo(f"behaviour models: {', '.join(out['trained'])} "
+                       f"({report.seconds:.1f}s); the demo's recommendations use them")
+    engine.reload_behaviour()
+    return out
 
 
 def _demo_slate(space, message: str, quiet: bool) -> dict:

@@ -1,4 +1,11 @@
-"""CLI commands: ``shelfwise train`` (train a slate policy in the simulator or on the event log)."""
+"""CLI commands: ``shelfwise train`` (behaviour models from the event log, or a slate policy).
+
+``shelfwise train --model NAME`` trains one behaviour model (ease, als, itemknn, sasrec) from
+the event log; ``shelfwise train`` without ``--model`` and ``--policy`` trains what the
+workspace needs (:func:`shelfwise.behaviour.needed_models`: the item model chosen by catalog
+size, plus SASRec once enough shoppers have sequences) and refits the candidate-source blend;
+``shelfwise train --policy NAME`` trains a slate policy as before.
+"""
 
 from __future__ import annotations
 
@@ -30,8 +37,15 @@ def _fmt_metric(m: dict[str, float]) -> str:
 
 
 def train(
-    policy: Annotated[str, typer.Option(
-        "--policy", help="Policy to train: random, greedy, linucb, lints, slateq, reinforce.")],
+    policy: Annotated[str | None, typer.Option(
+        "--policy", help="Policy to train: random, greedy, linucb, lints, slateq, reinforce.",
+        show_default=False)] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Behaviour model to train from the event log: ease, als, itemknn, "
+                        "sasrec. Without --model and --policy: the models the workspace needs "
+                        "(the item model by catalog size, plus sasrec when >= 20 shoppers have "
+                        ">= 3 events) and the candidate-source blend.",
+        show_default=False)] = None,
     source: Annotated[str, typer.Option(
         "--from", help="Experience: 'sim' (the demo-store simulator) or 'events' (the log).")
     ] = "sim",
@@ -58,7 +72,12 @@ def train(
     ws: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Train a slate policy and save its checkpoint into the workspace's policies folder."""
+    """Train behaviour models from the event log, or a slate policy (--policy)."""
+    if policy is not None and model is not None:
+        raise ConfigError("give --model or --policy, not both")
+    if policy is None:
+        _train_behaviour(ws, model, option, as_json)
+        return
     from shelfwise.train import train as run_train
 
     if not 0.0 <= epsilon <= 1.0:
@@ -81,6 +100,35 @@ def train(
                    f"mean return {_fmt_metric(ev['mean_return'])} vs random "
                    f"{_fmt_metric(base['mean_return'])}; click rate "
                    f"{_fmt_metric(ev['click_rate'])} vs {_fmt_metric(base['click_rate'])}")
+
+
+def _train_behaviour(ws: str | None, model: str | None, option: list[str] | None,
+                     as_json: bool) -> None:
+    """``shelfwise train [--model NAME]``: behaviour models from the event log."""
+    from shelfwise.behaviour import role_of, train_behaviour
+
+    if model is not None:
+        role_of(model.strip().lower())  # unknown name: exit 2 with the valid names
+    opts = _options(option)
+    options = {model.strip().lower(): opts} if model is not None and opts else None
+    if model is None and opts:
+        raise ConfigError("--option applies to one model; give it with --model NAME")
+    report = train_behaviour(workspace(ws), None if model is None else [model],
+                             options=options, progress=not as_json)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    for m in report.models:
+        sources = ", ".join(f"{v} {k}" for k, v in sorted(m.by_source.items()))
+        typer.echo(f"trained {m.name} ({m.role} model) on {m.n_events} interactions ({sources}) "
+                   f"of {m.n_users} shoppers, {m.items_with_events}/{m.n_items} products with "
+                   f"events, in {m.seconds:.1f}s; saved {m.folder}")
+    for line in report.skipped + report.notes:
+        typer.echo(f"note: {line}")
+    if report.blend is not None:
+        top = ", ".join(f"{k} {v:+.2f}" for k, v in report.blend.items() if abs(v) >= 0.01)
+        typer.echo(f"candidate-source blend fitted on {report.blend_users} shoppers' next "
+                   f"items: {top}")
 
 
 def register(app: typer.Typer) -> None:

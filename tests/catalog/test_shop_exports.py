@@ -130,6 +130,7 @@ def _check_search(ws: Path) -> None:
     assert sum(h["category"] == "sleeping bags" for h in hits) >= 4, hits
 
 
+@pytest.mark.slow
 def test_merchant_center_tsv(tmp_path, image_server):
     products = [_product(i, image_server) for i in range(N)]
     cols = ["id", "title", "description", "link", "image_link", "availability", "price",
@@ -163,6 +164,7 @@ def test_merchant_center_tsv(tmp_path, image_server):
     assert (again["new"], again["updated"], again["unchanged"]) == (0, 0, N)
 
 
+@pytest.mark.slow
 def test_merchant_center_xml(tmp_path, image_server):
     products = [_product(i, image_server) for i in range(N)]
     items = []
@@ -206,6 +208,7 @@ def test_merchant_center_xml(tmp_path, image_server):
     _check_search(tmp_path / "ws")
 
 
+@pytest.mark.slow
 def test_shopify_export(tmp_path, image_server):
     products = [_product(i, image_server) for i in range(N)]
     header = ("Handle,Title,Body (HTML),Vendor,Product Category,Type,Tags,Published,"

@@ -26,9 +26,10 @@ Columns of a plain table (header matching ignores case, spaces, ``_`` and ``-``;
 * ``image`` is empty, an ``http(s)://`` URL (kept as is and not downloaded unless asked:
   ``shelfwise ingest --fetch-images``), or a file path (relative paths resolved against the
   catalog file's folder). A local file is checked by :func:`shelfwise.images.check_image_file`:
-  unreadable files, non-images, decompression bombs and giant images reject the row. A path
-  that does not exist does **not** reject the row: the product loads without an image (a
-  text-only vector) and is listed as "image missing" in the side file and the summary.
+  decompression bombs and files over the byte or pixel limits reject the row. A path that does
+  not exist, or a file that is not a readable image, does **not** reject the row: the product
+  loads without an image (a text-only vector) and is listed as "image missing", with the
+  reason, in the side file and the summary.
 * ``url`` is the product page (``http(s)://``), shown as "Open" on the web page.
 * ``in_stock`` accepts true/false, yes/no, 1/0, quantities (``> 0`` in stock) and the
   availability words ``in_stock``, ``in stock``, ``out_of_stock``, ``out of stock``,
@@ -400,11 +401,13 @@ def _image(raw: Mapping[str, Any], base: Path) -> tuple[str | None, str | None]:
     except (OSError, ValueError):  # a name too long for the file system, a NUL byte
         raise _RowError("image", f"is not a usable file path: {_show(value)}") from None
     if not exists:
-        return None, str(path)
+        return None, f"image file not found: {path}"
     try:
         check_image_file(path)
     except ImageError as exc:
-        raise _RowError("image", str(exc)) from None
+        if exc.over_limits:  # a possible decompression bomb is refused, never half-loaded
+            raise _RowError("image", str(exc)) from None
+        return None, str(exc)  # an undecodable picture only costs the product its image
     return str(path.resolve()), None
 
 
@@ -580,7 +583,7 @@ def load_catalog(
                         str(path),
                         record.number,
                         "image",
-                        f"image file not found: {missing_image}; loaded without an image",
+                        f"{missing_image}; loaded without an image",
                         {"id": product.id},
                         "image_missing",
                         unit,

@@ -22,7 +22,16 @@ MAX_IMAGE_PIXELS = 40_000_000
 
 
 class ImageError(CatalogError):
-    """A product image is missing, unreadable, not an image or over the limits."""
+    """A product image is missing, unreadable, not an image or over the limits.
+
+    ``over_limits`` is True for files refused by the size or pixel limits (possible
+    decompression bombs): those are refused outright, while a missing or undecodable picture
+    only costs the product its image.
+    """
+
+    def __init__(self, message: str, *, over_limits: bool = False) -> None:
+        super().__init__(message)
+        self.over_limits = over_limits
 
 
 def is_url(value: str) -> bool:
@@ -41,7 +50,10 @@ def check_image_bytes(data: bytes, where: str, *, max_pixels: int = MAX_IMAGE_PI
     from PIL import Image, UnidentifiedImageError
 
     if len(data) > MAX_IMAGE_BYTES:
-        raise ImageError(f"{where}: image file is {len(data):,} bytes, over {MAX_IMAGE_BYTES:,}")
+        raise ImageError(
+            f"{where}: image file is {len(data):,} bytes, over {MAX_IMAGE_BYTES:,}",
+            over_limits=True,
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -50,13 +62,16 @@ def check_image_bytes(data: bytes, where: str, *, max_pixels: int = MAX_IMAGE_PI
                 if width <= 0 or height <= 0 or width * height > max_pixels:
                     raise ImageError(
                         f"{where}: image is {width}x{height} pixels, over the limit of "
-                        f"{max_pixels:,} pixels (possible decompression bomb)"
+                        f"{max_pixels:,} pixels (possible decompression bomb)",
+                        over_limits=True,
                     )
                 img.verify()
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"{where}: image refused as a decompression bomb: {exc}") from None
+        raise ImageError(
+            f"{where}: image refused as a decompression bomb: {exc}", over_limits=True
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{where}: not a readable image: {exc}") from None
 
@@ -71,7 +86,9 @@ def check_image_file(path: str | Path, *, max_pixels: int = MAX_IMAGE_PIXELS) ->
     if not path.is_file():
         raise ImageError(f"image is not a file: {path}")
     if size > MAX_IMAGE_BYTES:
-        raise ImageError(f"{path}: image file is {size:,} bytes, over {MAX_IMAGE_BYTES:,}")
+        raise ImageError(
+            f"{path}: image file is {size:,} bytes, over {MAX_IMAGE_BYTES:,}", over_limits=True
+        )
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -275,13 +275,12 @@ def _id_tuple(given: Sequence[str] | None, values: np.ndarray, name: str) -> tup
 
 
 def _index_of(values: np.ndarray, ids: tuple[str, ...], col: str, name: str) -> np.ndarray:
-    lookup = {x: i for i, x in enumerate(ids)}
-    out = np.empty(values.shape[0], np.int64)
-    for row, v in enumerate(values):
-        i = lookup.get(v)
-        if i is None:
-            raise ConfigError(f"interaction row {row}: {col} {v!r} is not in {name}")
-        out[row] = i
+    import pandas as pd
+
+    out = pd.Index(ids).get_indexer(values).astype(np.int64)
+    bad = np.flatnonzero(out < 0)
+    if bad.size:
+        raise ConfigError(f"interaction row {bad[0]}: {col} {values[bad[0]]!r} is not in {name}")
     return out
 
 

@@ -52,7 +52,7 @@ INNER_FOLDER = "inner"
 class ContentConfig(BehaviourConfig):
     """How content completes a behaviour model (see the module docstring)."""
 
-    ridge: float = 1.0
+    ridge: float = 0.01
     """Ridge penalty of the content -> behaviour-vector map (vector models), relative to the
     mean eigenvalue of the centred content Gram matrix (``penalty = ridge * trace(A'A) /
     d_c``), so one value suits any content width and scale. Item vectors hold noise that
@@ -63,11 +63,24 @@ class ContentConfig(BehaviourConfig):
     without events."""
     neighbours: int = 20
     """Items with events whose scores an item borrows (score models)."""
+    weighting: str = "auto"
+    """How items with events count in the content fit: ``"uniform"`` (each item once: a new
+    item is expected to behave like a typical catalog item, most of which are rarely
+    bought, so new items rank low), ``"events"`` (by summed event weight: like a typical
+    *consumed* item), ``"sqrt"`` (by its square root), or ``"auto"``: ``"events"`` for
+    vector models, ``"sqrt"`` for score models. Measured on MovieLens-100k with 10% of
+    the movies held out of training (genre + decade content, ``benchmarks/
+    behaviour_train.py``): ALS uniform gave held-out movies 0% of top-10 slots, events
+    3.7% at no cost in overall NDCG@10; EASE events gave them 27% of the slots (they draw
+    ~10% of the events) at -7% overall NDCG@10, sqrt 11% at -3%."""
 
     def validate(self) -> None:  # noqa: D102
         check_number(self, "ridge", low=0.0, low_open=True)
         check_number(self, "blend_events", low=0.0)
         check_number(self, "neighbours", low=1, integer=True)
+        if self.weighting not in ("auto", "uniform", "sqrt", "events"):
+            raise ConfigError("weighting must be 'auto', 'uniform', 'sqrt' or 'events', got "
+                              f"{self.weighting!r}")
 
 
 class ContentBackedModel(BaseBehaviourModel):
@@ -132,18 +145,29 @@ class ContentBackedModel(BaseBehaviourModel):
         if iv is not None:
             Cw = C[warm].astype(np.float64)
             Vw = iv[warm].astype(np.float64)
-            mu_c, mu_v = Cw.mean(axis=0), Vw.mean(axis=0)
+            sw = self._sample_weights(counts[warm])[:, None]       # (n_warm, 1), sum 1
+            mu_c, mu_v = (sw * Cw).sum(axis=0), (sw * Vw).sum(axis=0)
             A = Cw - mu_c
-            G = A.T @ A
+            G = A.T @ (sw * A)
             penalty = cfg.ridge * max(float(np.trace(G)) / G.shape[0], 1e-12)
-            W = np.linalg.solve(G + penalty * np.eye(G.shape[0]), A.T @ (Vw - mu_v))
+            W = np.linalg.solve(G + penalty * np.eye(G.shape[0]), A.T @ (sw * (Vw - mu_v)))
             self.W = W.astype(np.float32)
             self.b = (mu_v - mu_c @ W).astype(np.float32)
             mapped = self.content_to_vectors(C)
             a = self.alpha[:, None]
             self.vectors = (a * iv + (1.0 - a) * mapped).astype(np.float32)
         else:
-            self.M = _content_neighbours(C, warm, cfg.neighbours)
+            self.M = _content_neighbours(C, warm, cfg.neighbours,
+                                         self._sample_weights(counts[warm]))
+
+    def _sample_weights(self, counts: np.ndarray) -> np.ndarray:
+        """Weight of each item with events in the content fit, summing to 1."""
+        how = self.config.weighting  # type: ignore[attr-defined]
+        if how == "auto":
+            how = "events" if self.inner.item_vectors() is not None else "sqrt"
+        w = counts if how == "events" else np.sqrt(counts) if how == "sqrt" else \
+            np.ones_like(counts)
+        return w / w.sum()
 
     def content_to_vectors(self, content: np.ndarray) -> np.ndarray:
         """Map content rows ``(m, d_c)`` into the behaviour space, ``(m, d)`` float32.
@@ -271,11 +295,12 @@ def _check_content(content: np.ndarray) -> np.ndarray:
     return c.astype(np.float32)
 
 
-def _content_neighbours(C: np.ndarray, warm: np.ndarray, k: int, chunk: int = 1024) -> Any:
+def _content_neighbours(C: np.ndarray, warm: np.ndarray, k: int, prior: np.ndarray,
+                        chunk: int = 1024) -> Any:
     """Content-neighbour weights, a sparse ``(n, n)`` float32 matrix.
 
-    Row ``j`` holds cosine weights (>= 0, summing to 1) on the ``k`` items of ``warm`` most
-    similar to ``j`` in content, ``j`` itself excluded.
+    Row ``j`` holds cosine x ``prior`` weights (>= 0, summing to 1) on the ``k`` items of
+    ``warm`` most similar to ``j`` in content, ``j`` itself excluded.
     """
     import scipy.sparse as sp
 
@@ -292,7 +317,7 @@ def _content_neighbours(C: np.ndarray, warm: np.ndarray, k: int, chunk: int = 10
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < warm.size else \
             np.broadcast_to(np.arange(warm.size), (idx.size, warm.size))
         w = np.take_along_axis(sims, top, axis=1)
-        w = np.where(np.isfinite(w), np.maximum(w, 0.0), 0.0)
+        w = np.where(np.isfinite(w), np.maximum(w, 0.0), 0.0) * prior[top]
         total = w.sum(axis=1, keepdims=True)
         w = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
         rows.append(np.repeat(idx, top.shape[1]))

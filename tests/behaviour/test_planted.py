@@ -204,3 +204,24 @@ def test_content_rows_must_match_the_catalog(clusters):
     model = with_content(make_behaviour_model("ease"), content[:10])
     with pytest.raises(ConfigError, match="content has 10 rows, the interactions have 40 items"):
         model.fit(data)
+
+
+@pytest.mark.parametrize("weighting", ["uniform", "sqrt", "events"])
+def test_content_prior_is_the_weighted_mean_item(weighting, clusters):
+    # with an overwhelming ridge the map is its intercept: the (weighted) mean item vector
+    data, content, cold = clusters
+    als = make_behaviour_model("als", factors=8, iterations=5)
+    als.fit(data)
+    model = with_content(als, content, ridge=1e9, weighting=weighting)
+    counts = data.item_counts()
+    w = {"uniform": counts > 0, "sqrt": np.sqrt(counts), "events": counts}[weighting]
+    expected = (w[:, None] * als.item_vectors()).sum(0) / w.sum()
+    np.testing.assert_allclose(model.content_to_vectors(content[:3]), np.tile(expected, (3, 1)),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_unknown_weighting_is_named():
+    from encoders.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="weighting must be 'auto', 'uniform', 'sqrt' or"):
+        with_content(make_behaviour_model("ease"), np.ones((3, 2)), weighting="popular")

@@ -99,7 +99,10 @@ def _pl_propensities(logits: np.ndarray, order: np.ndarray) -> np.ndarray:
 
 
 def _features(states: np.ndarray, cands: np.ndarray) -> np.ndarray:
-    """Batched :func:`agent.policy.interaction_features` (equal dimensions), ``(m, n, 2d+2)``."""
+    """Batched :func:`agent.policy.interaction_features` (equal dimensions), ``(m, n, 2d+2)``.
+
+    SlateQ and REINFORCE use these; the linear bandits have their own (``policy.features``).
+    """
     s = states.astype(np.float64)[:, None, :]
     c = cands.astype(np.float64)
     cos = (c * s).sum(-1) / (np.linalg.norm(c, axis=-1) * np.linalg.norm(s, axis=-1) + 1e-12)
@@ -144,13 +147,13 @@ def batched_logits(policy: Any, states: np.ndarray, cands: np.ndarray,
     if policy.state_dim is None:
         policy._ensure_dims(states.shape[1], d)  # build parameters on first sight
     if name == "linucb":
-        x = _features(states, cands).reshape(m * n, -1)
+        x = policy.features(states, cands).reshape(m * n, -1)
         xa = (x.astype(np.float32) @ policy.A_inv.astype(np.float32)).astype(np.float64)
         width = np.sqrt(np.maximum((xa * x).sum(axis=1), 0.0))
         ucb = x @ policy.theta + policy.config.alpha * width
         return ucb.reshape(m, n) / policy.config.temperature
     if name == "lints":
-        x = _features(states, cands)
+        x = policy.features(states, cands)
         p = policy.A_inv.shape[0]
         chol = np.linalg.cholesky(policy.A_inv + 1e-12 * np.eye(p))
         draws = policy.theta[None, :] + policy.config.v * rng.standard_normal((m, p)) @ chol.T

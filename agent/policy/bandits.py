@@ -2,7 +2,7 @@
 
 - ``random``: uniform slates without replacement (exact propensities ``1 / (n - j)``).
 - ``greedy``: Plackett-Luce over ``cos(state, cand) / temperature``; myopic, learns nothing.
-- ``linucb``: shared ridge regression of per-item reward on :func:`interaction_features`;
+- ``linucb``: shared ridge regression of per-item reward on the features ``x`` below;
   Plackett-Luce over ``(theta·x + alpha sqrt(x' A^-1 x)) / temperature``.
 - ``lints``: same regression; linear Thompson sampling. Each ``select`` draws ``n_posterior``
   parameter vectors from ``N(theta, v^2 A^-1)``, picks one of them uniformly and samples
@@ -12,6 +12,26 @@
 Both bandits update online from every shown item's reward; with ``cascade=True`` unclicked
 items below the last click are not counted as misses (the user is assumed not to have
 examined them), a simple position-bias correction.
+
+**Feature model: shared parameters, per-shopper state.** One parameter vector ``theta`` is
+shared by every shopper, so it must not encode *what* any one shopper likes. When state and
+candidates share one space (every shelfwise surface: the state is built from product and query
+vectors), ``x`` is :func:`~agent.policy.base.similarity_features`:
+``[state * item, cos(state, item), 1]`` -- how much the item agrees with this shopper's
+state, dimension by dimension and overall. Candidate-source scores enter as a prior on the
+logits (:mod:`shelfwise.candidates`), or as ``extra_features`` trailing scalar columns of the
+candidates, each with one shared weight. There is no column of the item's own content: an
+earlier model had ``[state * item, item, cos, 1]``, and its ``item`` block learned content
+directions globally -- two clicks by one shopper on red jackets made a brand-new visitor's
+"waterproof jacket under 150" come back five of five red.
+Now a click moves shared weights only through ``state * item``, whose effect on another
+shopper's score is scaled by the product of the two states (about ``1 / d`` for unrelated
+shoppers): what one shopper likes lives in that shopper's own state (the history the event
+log holds), and the shared weights learn, from everyone, how much similarity and each source
+are worth. Only when states and candidates live in different spaces (e.g. Open Bandit Dataset
+contexts and item features) are the outer-product features of
+:func:`~agent.policy.base.interaction_features` used, item columns included: there the items
+are a fixed set whose overall appeal is what should be learned.
 """
 
 from __future__ import annotations
@@ -32,6 +52,8 @@ from agent.policy.base import (
     feature_dim,
     interaction_features,
     plackett_luce_marginals,
+    similarity_feature_dim,
+    similarity_features,
 )
 from encoders.errors import ConfigError, PolicyError
 
@@ -39,6 +61,8 @@ __all__ = ["GreedyPolicy", "LinTSPolicy", "LinUCBPolicy", "RandomPolicy"]
 
 MAX_POSTERIOR_DRAWS = 4096
 """Largest ``n_posterior`` of :class:`LinTSPolicy` (each draw is a ``(p,)`` vector per call)."""
+MAX_EXTRA_FEATURES = 1024
+"""Largest ``extra_features`` of the linear bandits."""
 
 
 @dataclass
@@ -115,12 +139,21 @@ class LinearBanditConfig(PolicyConfig):
     toward 0, so a fresh bandit ranks by content similarity plus its exploration bonus (cold
     start) rather than almost at random; ``ridge`` observations' worth of data outweigh it.
     0 gives the textbook zero prior."""
+    extra_features: int = 0
+    """Trailing candidate columns that are per-candidate scalar features (e.g. the scores of
+    the candidate sources that proposed the item, 0 where a source did not), not part of the
+    item vector; each gets its own shared weight. The leading columns are the item vector, in
+    the state's space."""
 
     def validate(self) -> None:  # noqa: D102
         _positive(self, "ridge", "temperature")
         _non_negative(self, "prior_cosine")
         if not isinstance(self.cascade, bool):
             raise ConfigError(f"cascade must be a bool, got {self.cascade!r}")
+        v = self.extra_features
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_EXTRA_FEATURES:
+            raise ConfigError(f"extra_features must be an int in [0, {MAX_EXTRA_FEATURES}], "
+                              f"got {v!r}")
 
 
 @dataclass
@@ -154,17 +187,58 @@ class LinTSConfig(LinearBanditConfig):
 
 
 class _LinearBandit(SlatePolicy):
-    """Shared ridge regression ``reward ~ theta · x(state, cand)``."""
+    """Shared ridge regression ``reward ~ theta · x(state, cand)`` (features: module docstring)."""
 
     _REFRESH_EVERY = 50  # exact re-inversion of A every so many updates (Woodbury drift)
 
+    def _extra_columns(self) -> int:
+        return int(self.config.extra_features)  # type: ignore[attr-defined]
+
+    def _needs_features(self) -> bool:
+        # with extra columns the item part must share the state's space: no outer product
+        return self._extra_columns() == 0
+
+    def _ensure_dims(self, d_u: int, d_c: int) -> None:
+        if self.state_dim is None:
+            self._feature_dim(d_u, d_c)  # a bad layout is refused before anything is set
+        super()._ensure_dims(d_u, d_c)
+
+    def _shared_space(self, d_u: int, d_c: int) -> bool:
+        return d_c - self._extra_columns() == d_u
+
+    def _feature_dim(self, d_u: int, d_c: int) -> int:
+        if self._shared_space(d_u, d_c):
+            return similarity_feature_dim(d_u, self._extra_columns())
+        if self._extra_columns():
+            raise PolicyError(f"{self.name}: candidates have {d_c} columns; with "
+                              f"extra_features={self._extra_columns()} they must be the "
+                              f"state's {d_u} item columns + {self._extra_columns()} extras")
+        return feature_dim(d_u, d_c)
+
+    def features(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """The regression features of each candidate (see the module docstring).
+
+        Args:
+            state: float ``(d_u,)``, or ``(m, d_u)`` for ``m`` requests (shared space only).
+            candidates: float ``(n, d_c)``, or ``(m, n, d_c)``.
+
+        Returns:
+            float64 ``(n, p)`` (or ``(m, n, p)``), ``p = len(theta)``.
+
+        """
+        d_u, d_c = np.shape(state)[-1], np.shape(candidates)[-1]
+        if self._shared_space(d_u, d_c):
+            return similarity_features(state, candidates, self._extra_columns())
+        self._feature_dim(d_u, d_c)  # raises for a bad layout with extra columns
+        return interaction_features(state, candidates)
+
     def _init_params(self) -> None:
         assert self.state_dim is not None and self.cand_dim is not None  # set by _ensure_dims
-        p = feature_dim(self.state_dim, self.cand_dim)
+        p = self._feature_dim(self.state_dim, self.cand_dim)
         lam = self.config.ridge  # type: ignore[attr-defined]
         prior = np.zeros(p)
-        if self.state_dim == self.cand_dim:  # features [s * c, c, cos, 1]
-            prior[2 * self.cand_dim] = self.config.prior_cosine  # type: ignore[attr-defined]
+        if self._shared_space(self.state_dim, self.cand_dim):  # [s * c, cos, extras, 1]
+            prior[self.state_dim] = self.config.prior_cosine  # type: ignore[attr-defined]
         self.A = lam * np.eye(p)
         self.A_inv = np.eye(p) / lam
         self.b = lam * prior  # theta = A^-1 b = prior until data arrives
@@ -180,7 +254,7 @@ class _LinearBandit(SlatePolicy):
         self._refresh()
 
     def _param_shapes(self, d_u: int, d_c: int) -> dict[str, tuple[int, ...]]:
-        p = feature_dim(d_u, d_c)
+        p = self._feature_dim(d_u, d_c)
         return {"A": (p, p), "b": (p,)}
 
     def _check_params(self, params: dict[str, np.ndarray], source: str,
@@ -218,7 +292,7 @@ class _LinearBandit(SlatePolicy):
     def score(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """Predicted reward ``theta · x``, ``(n,)``."""
         s, c = self._prepare(state, candidates)
-        return interaction_features(s, c) @ self.theta
+        return self.features(s, c) @ self.theta
 
     def _update(self, batch: list[Feedback]) -> None:
         xs, ys = [], []
@@ -229,8 +303,8 @@ class _LinearBandit(SlatePolicy):
             keep = np.ones(len(ids), dtype=bool)
             if self.config.cascade and clicks.any():  # type: ignore[attr-defined]
                 keep[np.flatnonzero(clicks).max() + 1:] = False
-            x = interaction_features(np.asarray(fb.state, dtype=np.float64),
-                                     np.asarray(fb.candidates, dtype=np.float64)[ids[keep]])
+            x = self.features(np.asarray(fb.state, dtype=np.float64),
+                              np.asarray(fb.candidates, dtype=np.float64)[ids[keep]])
             xs.append(x)
             ys.append(rewards[keep])
         x = np.concatenate(xs)
@@ -259,7 +333,7 @@ class LinUCBPolicy(_LinearBandit):
     def ucb(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """Upper confidence bounds ``theta·x + alpha sqrt(x' A^-1 x)``, ``(n,)``."""
         s, c = self._prepare(state, candidates)
-        x = interaction_features(s, c)
+        x = self.features(s, c)
         # ((x A^-1) * x).sum(1): one BLAS matmul; the 3-operand einsum took ~50 ms at p = 770.
         width = np.sqrt(np.maximum(((x @ self.A_inv) * x).sum(axis=1), 0.0))
         return x @ self.theta + self.config.alpha * width  # type: ignore[attr-defined]
@@ -284,7 +358,7 @@ class LinTSPolicy(_LinearBandit):
 
     def _sampled_logits(self, state: np.ndarray, candidates: np.ndarray,
                         rng: np.random.Generator, m: int) -> np.ndarray:
-        x = interaction_features(state, candidates)
+        x = self.features(state, candidates)
         return (self._draws(rng, m) @ x.T) / self.config.temperature  # type: ignore[attr-defined]
 
     def select(self, state: np.ndarray, candidates: np.ndarray, k: int,
@@ -299,10 +373,19 @@ class LinTSPolicy(_LinearBandit):
         finally:
             self._rng_for_logits = None
 
+    def logits(self, state: np.ndarray, candidates: np.ndarray,
+               rng: np.random.Generator) -> np.ndarray:
+        """``(n_posterior, n)`` logits under ``n_posterior`` parameter draws from ``rng``."""
+        if not isinstance(rng, np.random.Generator):
+            raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        s, c = self._prepare(state, candidates)
+        return self._sampled_logits(s, c, rng, self.config.n_posterior)  # type: ignore[attr-defined]
+
     def _logits(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         rng = getattr(self, "_rng_for_logits", None)
         if rng is None:
-            raise RuntimeError("LinTSPolicy._logits is only used inside select")
+            raise RuntimeError("LinTSPolicy._logits is only used inside select; call "
+                               "logits(state, candidates, rng)")
         return self._sampled_logits(state, candidates, rng,
                                     self.config.n_posterior)  # type: ignore[attr-defined]
 

@@ -6,11 +6,18 @@ Every policy here works on plain numpy features:
 - ``candidates``: the candidate items, float ``(n, d_c)``;
 - a slate is ``k`` distinct *positions into* ``candidates`` (not product ids).
 
-Interaction features (:func:`interaction_features`), used by the learning policies:
+Interaction features (:func:`interaction_features`), used by SlateQ and REINFORCE:
 
 - ``d_u == d_c``: ``[state * cand, cand, cos(state, cand), 1]`` -> ``2 d + 2`` columns;
 - ``d_u != d_c``: ``[vec(state ⊗ cand), cand, 1]`` -> ``d_u d_c + d_c + 1`` columns (refused
   above ``MAX_OUTER_FEATURES``).
+
+Similarity features (:func:`similarity_features`), used by the linear bandits when state and
+items share one space: ``[state * item, cos(state, item), extras, 1]`` -> ``d + 2 + m``
+columns, where ``extras`` are ``m`` trailing per-candidate scalar columns (e.g. the scores of
+the candidate sources). They hold no column of the item's own content, so shared weights
+learn how much state-item agreement and source scores are worth, not which items are good
+for everyone (see :mod:`agent.policy.bandits`).
 
 Stochastic policies sample slates Plackett-Luce (softmax without replacement); the propensity
 logged for the item at position ``j`` is its conditional probability at draw ``j`` given the
@@ -43,6 +50,8 @@ __all__ = [
     "plackett_luce_marginals",
     "plackett_luce_propensities",
     "sample_plackett_luce",
+    "similarity_feature_dim",
+    "similarity_features",
 ]
 
 MAX_OUTER_FEATURES = 8192
@@ -196,6 +205,47 @@ def interaction_features(state: np.ndarray, candidates: np.ndarray) -> np.ndarra
                           f"features) exceeds {MAX_OUTER_FEATURES}; project them to one size")
     outer = (c[:, None, :] * s[None, :, None]).reshape(n, -1)
     return np.concatenate([outer, c, ones], axis=1)
+
+
+def similarity_feature_dim(d_u: int, n_extra: int = 0) -> int:
+    """Return the number of columns of :func:`similarity_features`: ``d_u + 2 + n_extra``."""
+    return int(d_u) + 2 + int(n_extra)
+
+
+def similarity_features(state: np.ndarray, candidates: np.ndarray,
+                        n_extra: int = 0) -> np.ndarray:
+    """State-item similarity features, with no column of the item's own content.
+
+    The candidate rows are ``[item vector (d), extras (n_extra)]``: the item vector lives in
+    the state's space; extras are per-candidate scalars such as candidate-source scores.
+    Leading batch dimensions broadcast (``state (..., d)`` with ``candidates (..., n, d_c)``),
+    so a batch of requests is one call.
+
+    Args:
+        state: float ``(d,)``, or ``(m, d)`` for ``m`` requests.
+        candidates: float ``(n, d + n_extra)``, or ``(m, n, d + n_extra)``.
+        n_extra: trailing scalar columns of ``candidates``, >= 0.
+
+    Returns:
+        float64 ``(n, d + 2 + n_extra)`` (or ``(m, n, d + 2 + n_extra)``):
+        ``[state * item, cos(state, item), extras, 1]``.
+
+    Raises:
+        PolicyError: the item part of ``candidates`` does not have the state's dimension.
+
+    """
+    s = np.asarray(state, dtype=np.float64)
+    c = np.asarray(candidates, dtype=np.float64)
+    d = s.shape[-1]
+    if c.shape[-1] != d + n_extra:
+        raise PolicyError(f"similarity features need candidates of {d} item columns (the "
+                          f"state's dimension) + {n_extra} extra columns, got {c.shape[-1]}")
+    items, extras = c[..., :d], c[..., d:]
+    s_b = s[..., None, :]  # (..., 1, d): one state per request, against its n candidates
+    norms = np.linalg.norm(items, axis=-1) * np.linalg.norm(s_b, axis=-1) + 1e-12
+    cos = (items * s_b).sum(axis=-1) / norms
+    ones = np.ones(items.shape[:-1] + (1,))
+    return np.concatenate([items * s_b, cos[..., None], extras, ones], axis=-1)
 
 
 def cosine(state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
@@ -410,7 +460,7 @@ class SlatePolicy(ABC):
         self.n_updates = 0
         self._version: str | None = None
         if dim is not None:
-            self._ensure_dims(dim, dim)
+            self._ensure_dims(dim, dim + self._extra_columns())
 
     # -- dimensions
 
@@ -430,7 +480,12 @@ class SlatePolicy(ABC):
                               f"built for {self.cand_dim}")
 
     def _needs_features(self) -> bool:
+        """Whether unequal state and candidate dimensions mean outer-product features."""
         return True
+
+    def _extra_columns(self) -> int:
+        """Trailing candidate columns that are scalar features, not part of the item vector."""
+        return 0
 
     def _prepare(self, state: Any, candidates: Any, k: int | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
@@ -475,6 +530,27 @@ class SlatePolicy(ABC):
     def _logits(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """Plackett-Luce logits ``(n,)`` or an equal mixture ``(m, n)`` (validated inputs)."""
         raise NotImplementedError
+
+    def logits(self, state: np.ndarray, candidates: np.ndarray,
+               rng: np.random.Generator) -> np.ndarray:
+        """The Plackett-Luce logits :meth:`select` samples from, for callers that add a prior.
+
+        Args:
+            state: ``(d_u,)`` user state.
+            candidates: ``(n, d_c)`` candidate features.
+            rng: randomness of the logits themselves (LinTS draws its posterior samples from
+                it; deterministic policies ignore it).
+
+        Returns:
+            float64 ``(m, n)``: ``m == 1``, or ``m`` equally weighted mixture components.
+
+        Raises:
+            ConfigError: bad shapes or NaN.
+            PolicyError: dimensions differ from the ones the policy was built for.
+
+        """
+        s, c = self._prepare(state, candidates)
+        return np.atleast_2d(np.asarray(self._logits(s, c), dtype=np.float64))
 
     def select(self, state: np.ndarray, candidates: np.ndarray, k: int,
                rng: np.random.Generator) -> Slate:

@@ -145,7 +145,7 @@ class RecommendationService:
         return self.recommender.product(product_id)
 
     def image(self, product_id: str) -> Path | str:
-        """The product image: a local file, or an ``http(s)`` URL to redirect to.
+        """The product image: a local file (a fetched URL's cached copy), or a URL to redirect to.
 
         Raises:
             UnknownProductError: no such product, or it has no image (file).
@@ -156,7 +156,7 @@ class RecommendationService:
             raise UnknownProductError(f"product {product_id!r} has no image")
         ref = str(ref)
         if ref.startswith(("http://", "https://")):
-            return ref
+            return self._fetched_image(ref) or ref
         if ref.startswith("file://"):
             ref = ref[len("file://"):]
         path = Path(ref)
@@ -166,6 +166,16 @@ class RecommendationService:
             if candidate.is_file():
                 return candidate
         raise UnknownProductError(f"the image file of product {product_id!r} is missing")
+
+    def _fetched_image(self, url: str) -> Path | None:
+        """The downloaded copy of an image URL (``shelfwise images fetch``), if any."""
+        if self.workspace_root is None:
+            return None
+        from shelfwise.image_fetch import cached_image_path
+        from shelfwise.workspace import Workspace
+
+        path = cached_image_path(Workspace.resolve(self.workspace_root), url)
+        return path if path is not None and path.is_file() else None
 
     def product_count(self) -> int:
         """Number of products in the catalog."""

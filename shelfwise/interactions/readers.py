@@ -246,74 +246,121 @@ def _csv_batches(reader: Any, path: Path, kind: str, fields: dict[str, str], bat
 
 def _open_jsonl(path: Path, mapping: Mapping[str, str], batch_size: int,
                 check: Callable[[dict[str, str], list[str]], None]) -> Reader:
+    import itertools
+
     try:
         fh = path.open("rb")
     except OSError as exc:
         raise FileFormatError(f"{path}: cannot read file: {exc.strerror or exc}") from exc
-    records = _json_records(fh, path)
+    lines = _json_lines(fh, path)
+    first = list(itertools.islice(lines, batch_size))
     # the header of a JSON Lines file: the keys seen in its first batch
-    first: list[tuple[int, dict[str, Any] | None, RowProblem | None]] = []
-    seen: dict[str, None] = {}
-    for rec in records:
-        first.append(rec)
-        if rec[1] is not None:
-            for key in rec[1]:
+    table = _fast_json(first)
+    parsed = None
+    if table is not None:
+        header = [str(c) for c in table.column_names]
+    else:
+        parsed = list(_json_records(first))
+        seen: dict[str, None] = {}
+        for _n, obj, _p in parsed:
+            for key in obj or ():
                 seen.setdefault(str(key), None)
-        if len(first) >= batch_size:
-            break
-    header = list(seen)
+        header = list(seen)
     fields = resolve_fields(header, mapping, str(path))
     check(fields, header)
 
     def batches() -> Iterator[RawBatch]:
         try:
-            chunk = first
-            while chunk:
-                yield _json_batch(chunk, fields)
-                chunk = []
-                for rec in records:
-                    chunk.append(rec)
-                    if len(chunk) >= batch_size:
-                        break
+            if table is not None:
+                yield _table_batch(table, first, fields)
+            elif parsed:
+                yield _json_batch(parsed, fields)
+            while chunk := list(itertools.islice(lines, batch_size)):
+                fast = _fast_json(chunk)
+                yield _table_batch(fast, chunk, fields) if fast is not None else \
+                    _json_batch(list(_json_records(chunk)), fields)
         finally:
             fh.close()
 
     return Reader(path, "jsonl", header, fields, batches())
 
 
-def _json_records(fh: Any, path: Path) -> Iterator[tuple[int, dict[str, Any] | None,
-                                                          RowProblem | None]]:
-    """``(row, object or None, problem or None)`` per non-blank line."""
+def _json_lines(fh: Any, path: Path) -> Iterator[tuple[int, bytes]]:
+    r"""``(row number, line)`` of every non-blank line; only ``\n`` ends a line."""
     number = 0
     try:
         for raw in fh:  # binary file objects split on b"\n" only
             raw = raw.rstrip(b"\r\n")
-            if raw.startswith(b"\xef\xbb\xbf") and number == 0:
+            if number == 0 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             if not raw.strip():
                 continue
             number += 1
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield number, None, RowProblem(number, "row", "not valid UTF-8 text (byte "
-                                               f"{exc.start + 1} of the line)", {"line": _cut(raw)})
-                continue
-            obj, reason = parse_json_object(line)
-            if obj is None:
-                yield number, None, RowProblem(number, "json", reason or "not valid JSON",
-                                               {"line": line[:200]})
-                continue
-            if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(obj):
-                yield number, None, RowProblem(number, "row", "holds a lone surrogate code point "
-                                               "(\\ud800-\\udfff), not valid Unicode text",
-                                               {"line": line[:200].encode("utf-8", "replace")
-                                                .decode("utf-8")})
-                continue
-            yield number, obj, None
+            yield number, raw
     except OSError as exc:
         raise FileFormatError(f"{path}: cannot read file after row {number}: "
                               f"{exc.strerror or exc}") from exc
+
+
+def _fast_json(chunk: Sequence[tuple[int, bytes]]) -> Any:
+    """The chunk parsed by pyarrow's JSON reader, or None when any line needs the careful path.
+
+    pyarrow refuses what the careful path names row by row (invalid JSON, lone surrogates,
+    numbers beyond a double, a column that changes type, deep nesting); any refusal sends the
+    whole chunk there.
+    """
+    if not chunk:
+        return None
+    import io
+
+    import pyarrow as pa
+    import pyarrow.json as pajson
+
+    data = b"\n".join(raw for _n, raw in chunk)
+    if not data.lstrip().startswith(b"{"):
+        return None
+    try:
+        table = pajson.read_json(io.BytesIO(data), read_options=pajson.ReadOptions(
+            use_threads=False, block_size=max(1 << 20, len(data) + 1)))
+        for column in table.columns:
+            column.validate(full=True)
+    except (pa.ArrowException, ValueError, RecursionError):
+        return None
+    return table if table.num_rows == len(chunk) else None
+
+
+def _table_batch(table: Any, chunk: Sequence[tuple[int, bytes]],
+                 fields: Mapping[str, str]) -> RawBatch:
+    import pyarrow as pa
+
+    rows = np.fromiter((n for n, _raw in chunk), dtype=np.int64, count=len(chunk))
+    names = set(table.column_names)
+    cols = {f: (table.column(k).combine_chunks() if k in names else pa.nulls(len(chunk)))
+            for f, k in fields.items()}
+    return RawBatch(cols, rows)
+
+
+def _json_records(chunk: Sequence[tuple[int, bytes]]) -> Iterator[
+        tuple[int, dict[str, Any] | None, RowProblem | None]]:
+    """``(row, object or None, problem or None)`` per line, parsed one by one."""
+    for number, raw in chunk:
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield number, None, RowProblem(number, "row", "not valid UTF-8 text (byte "
+                                           f"{exc.start + 1} of the line)", {"line": _cut(raw)})
+            continue
+        obj, reason = parse_json_object(line)
+        if obj is None:
+            yield number, None, RowProblem(number, "json", reason or "not valid JSON",
+                                           {"line": line[:200]})
+            continue
+        if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(obj):
+            yield number, None, RowProblem(number, "row", "holds a lone surrogate code point "
+                                           "(\\ud800-\\udfff), not valid Unicode text",
+                                           {"line": line[:200]})
+            continue
+        yield number, obj, None
 
 
 def _has_lone_surrogate(obj: Any) -> bool:

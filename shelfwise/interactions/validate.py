@@ -135,6 +135,22 @@ def _null_mask(arr: Any) -> np.ndarray:
     return np.asarray(pc.is_null(arr).to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def _scalars_only(arr: Any, fld: str, marks: _Marks) -> None:
+    """Reject objects, arrays and booleans (the words match the JSON Lines careful path)."""
+    import pyarrow as pa
+
+    t = arr.type
+    present = ~_null_mask(arr)
+    if pa.types.is_struct(t) or pa.types.is_map(t):
+        marks.mark(present, fld, "must be a single value, got an object")
+    elif pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        marks.mark(present, fld, "must be a single value, got an array")
+    elif pa.types.is_boolean(t):
+        values = arr.to_pylist()
+        marks.mark(present, fld, lambda v: f"must be text or a number, got {v.lower()}",
+                   [str(v) for v in values])
+
+
 def _text(arr: Any, fld: str, marks: _Marks) -> Any:
     """``arr`` as a trimmed pyarrow string array; empty -> null; bad cells rejected -> null."""
     import pyarrow as pa
@@ -360,6 +376,8 @@ def validate_batch(batch: RawBatch, catalog: Catalog, kind_words: Mapping[str, s
         one[i] = True
         marks.mark(one, fld, reason)
     cols = batch.columns
+    for fld, arr in cols.items():
+        _scalars_only(arr, fld, marks)
     user = _text(cols["user"], "user", marks)
     marks.mark(_null_mask(user), "user", "is missing")
     product = _text(cols["product"], "product", marks)

@@ -184,7 +184,7 @@ JSONL_BAD = [
      "json", "not valid JSON"),
     ("[" * 100_000 + "]" * 100_000, "json", "JSON"),
     ('{"user": "u", "product": "p0001", "time": ' + "9" * 5000 + ', "kind": "view"}',
-     "json", "not readable JSON"),
+     "time", "is outside 1970-2100"),
     ('{"user": "u\\ud800", "product": "p0001", "time": 1, "kind": "view"}', "row",
      "lone surrogate"),
     ('{"user": {"id": 1}, "product": "p0001", "time": 1, "kind": "view"}', "user",
@@ -192,7 +192,11 @@ JSONL_BAD = [
     ('{"user": "u", "product": "p0001", "time": 10e400, "kind": "view"}', "time",
      "outside 1970-2100"),
     ('{"user": "u", "product": "p0001", "time": 1, "kind": "view", "quantity": '
-     + "9" * 30 + "}", "quantity", "number too large"),
+     + "9" * 30 + "}", "quantity", "must be a whole number from 1"),
+    # a column that changes type sends the chunk to the careful path
+    ('{"user": "u", "product": "p0001", "time": 1, "kind": "view", "quantity": '
+     + "9" * 30 + '}\n{"user": "u", "product": "p0001", "time": 2, "kind": "view", '
+     '"quantity": "2"}', "quantity", "number too large"),
     ('{"user": true, "product": "p0001", "time": 1, "kind": "view"}', "user",
      "must be text or a number, got true"),
     ('["u", "p0001"]', "json", "each line must be a JSON object, got list"),

@@ -13,7 +13,8 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("retrieval.py", "policies.py", "ope.py", "llm.py", "batch.py", "offline_ml100k.py")
+SCRIPTS = ("retrieval.py", "policies.py", "ope.py", "llm.py", "batch.py", "offline_ml100k.py",
+           "events_import.py")
 
 
 def main() -> int:

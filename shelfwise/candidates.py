@@ -25,15 +25,16 @@ How source scores reach the policy (the choice this module documents). The slate
 keep their protocol and their checkpoints' dimensions: ``state`` is the content state
 ``(d,)`` and ``candidates`` the content vectors ``(n, d)``. The source features enter as a
 *prior* on the policy's logits: the served slate is sampled Plackett-Luce from
-``(policy logits + features @ w) / temperature`` (:func:`select_with_prior`), so every
+``(policy * policy logits + features @ w) / temperature`` (:func:`select_with_prior`), so every
 position keeps an exact propensity and online updates still teach the policy its own part
 (bandits learn the residual the blend does not explain). ``w`` is fitted by maximum
-likelihood of each shopper's next item among their candidates (a conditional logit with the
-policy's logits as a fixed offset, :func:`fit_blend`) on a validation split of the event
-log: each shopper's last item held out and the models refitted without it
-(:func:`fit_blend_on_split`, run by ``shelfwise train``). Without a fitted blend the
-:data:`DEFAULT_BLEND` applies. The ``random`` policy ignores the prior (it stays a uniform
-logging policy).
+likelihood of each shopper's next item among their candidates (a conditional logit over the
+features and the policy's logits, whose weight ``policy`` >= 0 is fitted too, :func:`fit_blend`:
+on a log where content predicts little, a fresh policy's cosine logits get a small weight)
+on a validation split of the event log: each shopper's last item held out and the models
+refitted without it (:func:`fit_blend_on_split`, run by ``shelfwise train``). Without a
+fitted blend the :data:`DEFAULT_BLEND` applies. The ``random`` policy ignores the prior (it
+stays a uniform logging policy).
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def blend_vector(blend: Mapping[str, float] | None) -> np.ndarray:
     Raises:
         ConfigError: an unknown feature name or a non-finite weight.
     """
-    given = dict(DEFAULT_BLEND if blend is None else blend)
+    given = {k: v for k, v in dict(DEFAULT_BLEND if blend is None else blend).items()
+             if k != "policy"}  # the policy's scale is read by CandidateSources
     unknown = sorted(set(given) - set(FEATURE_NAMES))
     if unknown:
         raise ConfigError(f"unknown blend feature(s) {unknown}; valid: {', '.join(FEATURE_NAMES)}")
@@ -151,7 +153,10 @@ class CandidateSources:
         self.index = content_index
         self.config = config if config is not None else CandidatesConfig()
         self.behaviour = behaviour if self.config.behaviour_models else None
-        self.weights = blend_vector(getattr(self.behaviour, "blend", None))
+        blend = getattr(self.behaviour, "blend", None) or {}
+        self.weights = blend_vector(blend or None)
+        self.policy_scale = float(blend.get("policy", 1.0))
+        """Weight of the policy's logits beside the blend (fitted with it; 1 by default)."""
         self._pop: np.ndarray | None = None
         self._beh_index: Any = None
         self._beh_vectors: np.ndarray | None = None
@@ -357,7 +362,7 @@ def policy_logits(policy: Any, state: np.ndarray, candidates: np.ndarray) -> np.
 
 def select_with_prior(policy: Any, state: np.ndarray, candidates: np.ndarray,
                       prior: np.ndarray, k: int, rng: np.random.Generator, *,
-                      temperature: float = 1.0) -> Any:
+                      temperature: float = 1.0, policy_scale: float = 1.0) -> Any:
     """A slate sampled Plackett-Luce from ``(policy logits + prior) / temperature``.
 
     Args:
@@ -368,6 +373,7 @@ def select_with_prior(policy: Any, state: np.ndarray, candidates: np.ndarray,
         k: slate size, ``1 <= k <= n``.
         rng: randomness of the draw.
         temperature: > 0.
+        policy_scale: weight of the policy's logits (fitted with the blend).
 
     Returns:
         An :class:`agent.policy.Slate` with exact per-position propensities of this draw and,
@@ -380,8 +386,8 @@ def select_with_prior(policy: Any, state: np.ndarray, candidates: np.ndarray,
         return policy.select(state, candidates, k, rng)
     if not 1 <= k <= candidates.shape[0]:
         raise ConfigError(f"k must be between 1 and {candidates.shape[0]}, got {k}")
-    logits = (policy_logits(policy, state, candidates) + np.asarray(prior, np.float64)[None, :]
-              ) / float(temperature)
+    logits = (float(policy_scale) * policy_logits(policy, state, candidates)
+              + np.asarray(prior, np.float64)[None, :]) / float(temperature)
     comp = int(rng.integers(logits.shape[0])) if logits.shape[0] > 1 else 0
     order = sample_plackett_luce(logits[comp], k, rng)
     props = np.clip(plackett_luce_propensities(logits, order), np.finfo(np.float64).tiny, 1.0)
@@ -393,8 +399,8 @@ def select_with_prior(policy: Any, state: np.ndarray, candidates: np.ndarray,
 # --------------------------------------------------------------------------- fitting
 
 
-def fit_blend(pools: Sequence[tuple[np.ndarray, np.ndarray, int]], *, l2: float = 1e-2
-              ) -> np.ndarray:
+def fit_blend(pools: Sequence[tuple[np.ndarray, np.ndarray, int]], *, l2: float = 1e-2,
+              scale_offset: bool = False) -> np.ndarray:
     """Maximum-likelihood blend weights of a conditional logit with a fixed offset.
 
     Args:
@@ -402,6 +408,8 @@ def fit_blend(pools: Sequence[tuple[np.ndarray, np.ndarray, int]], *, l2: float 
             blend features, the policy's logits (fixed coefficient 1) and which candidate
             the shopper chose next.
         l2: ridge penalty on the weights (per shopper).
+        scale_offset: also fit a weight >= 0 on the offset (returned last, ``(f + 1,)``)
+            instead of fixing it at 1.
 
     Returns:
         Weights float64 ``(f,)`` maximising ``mean log softmax(offset + F w)[target]``, with
@@ -413,6 +421,8 @@ def fit_blend(pools: Sequence[tuple[np.ndarray, np.ndarray, int]], *, l2: float 
     from scipy.optimize import minimize
 
     pools = [p for p in pools if 0 <= p[2] < p[0].shape[0]]
+    if pools and scale_offset:
+        pools = [(np.column_stack([F, o]), np.zeros_like(o), t) for F, o, t in pools]
     if not pools:
         raise NotEnoughBlendDataError("no validation shopper's next item is among their "
                                       "candidates; the blend cannot be fitted")
@@ -439,7 +449,8 @@ def fit_blend(pools: Sequence[tuple[np.ndarray, np.ndarray, int]], *, l2: float 
     # a source's score never counts against a candidate (weights of *_score >= 0): without
     # the bound, a log whose next items sit far from the history in content space learns a
     # negative content weight, which would then push results away from a typed query
-    bounds = [(0.0, None) if n.endswith("_score") else (None, None) for n in FEATURE_NAMES][:f]
+    names = list(FEATURE_NAMES) + (["policy_score"] if scale_offset else [])
+    bounds = [(0.0, None) if n.endswith("_score") else (None, None) for n in names][:f]
     res = minimize(loss, np.zeros(f), jac=True, method="L-BFGS-B", bounds=bounds)
     return np.asarray(res.x, np.float64)
 
@@ -498,6 +509,7 @@ def fit_blend_on_split(models: Any, content: np.ndarray, train: Any, evalset: An
             continue
         off = policy_logits(policy, state, cs.vectors).mean(axis=0)
         pools.append((cs.features, off, rows[0]))
-    w = fit_blend(pools)
-    return {name: round(float(v), 6) for name, v in zip(FEATURE_NAMES, w, strict=True)}, \
-        len(pools)
+    w = fit_blend(pools, scale_offset=True)
+    out = {name: round(float(v), 6) for name, v in zip(FEATURE_NAMES, w[:-1], strict=True)}
+    out["policy"] = round(float(w[-1]), 6)
+    return out, len(pools)

@@ -17,7 +17,10 @@ through :class:`Recommender`, so that each slate is chosen, explained and logged
 
 Feedback (:meth:`Recommender.feedback`) writes a click or purchase, idempotent by event id, and
 updates the policy online. Policy calls are serialised by one lock (``select`` reads what
-``update`` writes), so concurrent requests never see a half-updated policy.
+``update`` writes), so concurrent requests never see a half-updated policy. Long-lived
+recommenders (server, chat) call :meth:`Recommender.enable_checkpoints`: online updates are
+then written to disk periodically and on :meth:`Recommender.close_checkpoints`, and reloaded
+on the next start (:mod:`shelfwise.online_checkpoints`).
 
 This module knows nothing about HTTP; the server maps its errors to status codes.
 """
@@ -30,11 +33,12 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from shelfwise.errors import ConfigError, EventLogError, ShelfwiseError
+from shelfwise.errors import ConfigError, EventLogError, PolicyError, ShelfwiseError
 
 if TYPE_CHECKING:
     from shelfwise.events import EventStore
@@ -263,6 +267,9 @@ class Recommender:
         """Online ``policy.update`` calls made."""
         self.reason_fallbacks = 0
         """Reasons the explainer's model was asked for but that were served as templates."""
+        self.checkpoints: Any = None
+        """The :class:`shelfwise.online_checkpoints.OnlineCheckpoints` of the online updates,
+        once :meth:`enable_checkpoints` is called."""
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -374,7 +381,8 @@ class Recommender:
                 # source scores enter as a fitted prior on the policy's own logits
                 slate = select_with_prior(
                     self.policy, state, feats, cset.prior, k_eff, rng,
-                    temperature=self.engine.candidate_sources.config.temperature)
+                    temperature=self.engine.candidate_sources.config.temperature,
+                    policy_scale=self.engine.candidate_sources.policy_scale)
             else:
                 slate = self.policy.select(state, feats, k_eff, rng)
             name = str(getattr(slate, "policy", name) or name)
@@ -579,7 +587,72 @@ class Recommender:
         with self._policy_lock:
             self.policy.update([fb])
             self.policy_updates += 1
+        if self.checkpoints is not None:
+            self.checkpoints.updated()
         return True
+
+    # -- checkpoints of online updates -------------------------------------------------------
+
+    def enable_checkpoints(self, folder: str | Path, *, every: int = 100,
+                           seconds: float = 60.0, load: bool = True) -> bool:
+        """Save online policy updates periodically and on :meth:`close_checkpoints`; reload them.
+
+        The file is ``folder/<version of the current policy>.npz``: when it exists (this
+        same base policy was served and updated before) the policy is replaced by it. See
+        :mod:`shelfwise.online_checkpoints`.
+
+        Args:
+            folder: where checkpoints live (the workspace's ``policies/online``).
+            every: save after this many unsaved updates.
+            seconds: save this long after an unsaved update at the latest.
+            load: reload the saved updates of this base policy when present.
+
+        Returns:
+            True when saved updates were loaded.
+
+        Raises:
+            ConfigError: bad ``every`` / ``seconds``.
+            PolicyError: the saved checkpoint exists but is invalid (the message names it).
+        """
+        from shelfwise.online_checkpoints import OnlineCheckpoints
+
+        if self.checkpoints is not None:
+            self.close_checkpoints()
+            self.checkpoints = None
+        with self._policy_lock:
+            base = str(getattr(self.policy, "version", "") or "")
+            ckpt = OnlineCheckpoints(folder, base, self._write_policy, every=every,
+                                     seconds=seconds)
+            try:
+                loaded = ckpt.load() if load else None
+            except ShelfwiseError as exc:
+                raise type(exc)(f"{exc}; delete {ckpt.path} to start from the base policy "
+                                "without its saved online updates") from exc
+            if loaded is not None:
+                if getattr(loaded, "name", None) != getattr(self.policy, "name", None):
+                    raise PolicyError(f"{ckpt.path}: holds policy {loaded.name!r}, not "
+                                      f"{self.policy.name!r}")
+                self.policy = loaded
+            self.checkpoints = ckpt
+        ckpt.start()
+        return loaded is not None
+
+    def _write_policy(self, path: Path) -> None:
+        from agent.policy import save_policy
+
+        with self._policy_lock:  # select and update wait: the file is one consistent policy
+            save_policy(self.policy, path)
+
+    def save_checkpoint(self) -> Path | None:
+        """Write unsaved online updates now; returns the file written, else None."""
+        return None if self.checkpoints is None else self.checkpoints.save_now()
+
+    def close_checkpoints(self) -> Path | None:
+        """Stop periodic saves and write what is unsaved (call on shutdown).
+
+        The checkpoints stay configured: ``self.checkpoints.start()`` resumes periodic saves.
+        """
+        return None if self.checkpoints is None else self.checkpoints.close()
 
     @staticmethod
     def _feedback_record(ctx: _SlateContext, j: int, reward: float, *, whole_slate: bool) -> Any:

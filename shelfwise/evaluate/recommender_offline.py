@@ -170,7 +170,8 @@ class RecommenderScorer:
             if len(cs):
                 logits = cs.prior.copy()
                 if self.policy is not None:
-                    logits += policy_logits(self.policy, state, cs.vectors).mean(axis=0)
+                    logits += src.policy_scale * policy_logits(self.policy, state,
+                                                               cs.vectors).mean(axis=0)
                 out[u, [row_of[p] for p in cs.ids]] = logits
         return out
 

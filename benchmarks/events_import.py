@@ -107,10 +107,25 @@ def child(argv: list[str]) -> int:
     with contextlib.redirect_stdout(buf):
         code = main(argv)
     wall = time.perf_counter() - t0
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = peak_rss_mb()
     out = json.loads(buf.getvalue()) if code == 0 else {}
     print(json.dumps({"code": code, "wall": wall, "peak_rss_mb": rss_mb, "summary": out}))
     return 0
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM).
+
+    Not ``getrusage``'s ``ru_maxrss``: Linux keeps that across ``fork`` + ``exec``, so a child
+    would report the parent's peak (here: the parent that generated the files).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_child(argv: list[str]) -> dict:
@@ -181,8 +196,8 @@ def write_report(out: Path, n: int, results: dict, again: dict, export: dict, db
         "kinds 70% view / 15% click / 10% add-to-cart / 5% purchase, 0.5% of rows name a "
         "product not in the catalog (rejected as unknown products, written to the rejects "
         f"file). Files generated in {gen_s:.0f} s. Each import runs in its own process into "
-        "an empty log; peak RSS is that process's (Python, pyarrow, pandas and the CLI "
-        "included).",
+        "an empty log; peak RSS is that process's high-water mark (VmHWM: Python, pyarrow, "
+        "pandas and the CLI included).",
         "",
         "| file | size | rows read | stored | rejected | seconds | rows/s | peak RSS |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -206,9 +221,12 @@ def write_report(out: Path, n: int, results: dict, again: dict, export: dict, db
         f"{e['rows']:,} rows to Parquet in {e['seconds']:.1f} s (peak RSS "
         f"{export['peak_rss_mb']:.0f} MB).",
         "",
-        "Memory stays flat with file size: the readers hold one batch (pyarrow's streaming CSV "
-        "reader, `ParquetFile.iter_batches`, JSON Lines line by line), the rejects go straight "
-        "to their file, and SQLite's page cache is bounded.",
+        "Memory does not hold the file: the readers hold one 65,536-row batch (pyarrow's "
+        "streaming CSV reader, `ParquetFile.iter_batches`, JSON Lines in chunks), rejects go "
+        "straight to their file, and the import connection's SQLite page cache is capped at "
+        "64 MB. Peak RSS still rises with the size of the log until that cache and the "
+        "allocators' pools are full (CSV, same data: 199 MB at 20,000 rows, 299 MB at 200,000, "
+        "the figure above at 1,000,000; measured separately on the same machine).",
         "",
     ]
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -131,6 +131,22 @@ class CandidatesConfig(_Section):
     """Use the workspace's trained behaviour models (False: content retrieval only)."""
 
 
+class OnlineConfig(_Section):
+    """Online policy updates of long-lived recommenders (``serve``, ``chat``).
+
+    The updated policy is written to ``policies/online/<base policy version>.npz`` (temporary
+    file + rename) every ``checkpoint_every`` updates, ``checkpoint_seconds`` after an unsaved
+    update, and on shutdown; a recommender started on the same base policy reloads it.
+    """
+
+    checkpoints: bool = True
+    """Save online updates and reload them on start (False: a restart forgets them)."""
+    checkpoint_every: int = Field(100, ge=1)
+    """Save after this many unsaved online updates."""
+    checkpoint_seconds: float = Field(60.0, gt=0.0)
+    """Save this many seconds after an unsaved update at the latest."""
+
+
 class Config(_Section):
     """All of shelfwise's configuration."""
 
@@ -144,6 +160,8 @@ class Config(_Section):
     """The shop's words for chat and search (synonyms, which attributes are which)."""
     candidates: CandidatesConfig = CandidatesConfig()
     """Candidate sources of the recommender and their mix."""
+    online: OnlineConfig = OnlineConfig()
+    """Checkpoints of online policy updates."""
     extra: dict[str, dict[str, Any]] = {}
     """Sections owned by later parts (policy, llm, serve, batch) until they get typed models."""
 

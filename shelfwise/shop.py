@@ -320,6 +320,11 @@ def open_assistant(workspace: Workspace | str | None = None, *, llm: bool = True
     # The recommender reranks (so the logged order and propensities are what is served); the
     # assistant only explains, with grounding-checked model sentences or templates.
     rec = Recommender(engine, pol, store, reranker, **kw)
+    from shelfwise.online_checkpoints import enable_for_workspace
+
+    # online updates of earlier chats and servers on this policy continue (``[online]``);
+    # the caller saves the last ones with ``rec.close_checkpoints()``
+    enable_for_workspace(rec, ws)
     tools = WorkspaceShopTools(engine, rec)
     explainer = Explainer(model, vocab=grounding_vocab(engine))
     return ShoppingAssistant(tools, None, explainer, intent_vocab(engine), k=k)

@@ -108,27 +108,36 @@ def register(app: typer.Typer) -> None:
             raise ConfigError("--once message is empty; say what you are looking for, e.g. "
                               "--once 'waterproof jacket under 150'")
         assistant = open_assistant(workspace(ws), llm=not no_llm, policy=policy, k=k)
-        conv = conversation or uuid.uuid4().hex
-        if once is not None:
-            reply = _answer(assistant, conv, once, user)
-            if json_out:
-                print_json(reply_to_dict(reply, conv, assistant.tools.last_response(conv)))
-            else:
-                _print_cards(reply)
-            return
-        typer.echo(_HELP)
-        while True:
-            try:
-                message = input("you> ")
-            except (EOFError, KeyboardInterrupt):
-                typer.echo("")
-                break
-            if message.strip().lower() in ("quit", "exit", "q"):
-                break
-            if not message.strip():
-                continue
-            reply = _answer(assistant, conv, message, user)
-            if json_out:
-                print_json(reply_to_dict(reply, conv, assistant.tools.last_response(conv)))
-            else:
-                _print_cards(reply)
+        try:
+            _converse(assistant, once, conversation, user, json_out)
+        finally:  # reactions updated the policy: save them for the next start
+            assistant.tools.recommender.close_checkpoints()
+
+
+def _converse(assistant: Any, once: str | None, conversation: str | None, user: str | None,
+              json_out: bool) -> None:
+    """Answer ``once``, or run the REPL until the shopper quits."""
+    conv = conversation or uuid.uuid4().hex
+    if once is not None:
+        reply = _answer(assistant, conv, once, user)
+        if json_out:
+            print_json(reply_to_dict(reply, conv, assistant.tools.last_response(conv)))
+        else:
+            _print_cards(reply)
+        return
+    typer.echo(_HELP)
+    while True:
+        try:
+            message = input("you> ")
+        except (EOFError, KeyboardInterrupt):
+            typer.echo("")
+            break
+        if message.strip().lower() in ("quit", "exit", "q"):
+            break
+        if not message.strip():
+            continue
+        reply = _answer(assistant, conv, message, user)
+        if json_out:
+            print_json(reply_to_dict(reply, conv, assistant.tools.last_response(conv)))
+        else:
+            _print_cards(reply)

@@ -16,12 +16,18 @@ Build it with :func:`create_app` around a :class:`~shelfwise.serve.service.Recom
 
 "key" endpoints need the ``X-API-Key`` header when the app has an API key. Request bodies
 above ``max_body_bytes`` get 413; invalid bodies get 422 with a message naming each field.
+
+Lifecycle: at startup the recommender's checkpoints of online policy updates (if the service
+enabled them) accept updates again; at shutdown the unsaved updates are written
+(:mod:`shelfwise.online_checkpoints`), so a restart continues where the policy left off.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -224,8 +230,18 @@ def create_app(service: RecommendationService, *, api_key: str | None = None,
     if max_body_bytes < 1:
         raise ConfigError(f"max_body_bytes must be >= 1, got {max_body_bytes}")
     metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        _start_checkpoints(service)
+        try:
+            yield
+        finally:
+            _stop_checkpoints(service)
+
     app = FastAPI(
         title="shelfwise", version=__version__, docs_url=None, redoc_url=None,
+        lifespan=lifespan,
         description="Recommendation agent for online shops: slates with reasons, chat, "
                     "feedback. Send the API key in the `X-API-Key` header when the server "
                     "has one.")
@@ -372,6 +388,20 @@ class _HTTPError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def _start_checkpoints(service: RecommendationService) -> None:
+    ckpt = getattr(getattr(service, "recommender", None), "checkpoints", None)
+    if ckpt is not None:
+        ckpt.start()
+
+
+def _stop_checkpoints(service: RecommendationService) -> None:
+    """Write the unsaved online updates (the service itself stays open)."""
+    rec = getattr(service, "recommender", None)
+    closer = getattr(rec, "close_checkpoints", None)
+    if callable(closer):
+        closer()
 
 
 def _count_slate(metrics: Metrics, endpoint: str, slate: RecommendResponse) -> None:

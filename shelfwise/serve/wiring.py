@@ -66,8 +66,13 @@ def load_policy(ws: Workspace, spec: str, *, seed: int | None = None,
 def open_service(workspace: Any = None, *, policy: str = "linucb", llm: bool = False,
                  seed: int | None = None, policy_options: dict[str, Any] | None = None,
                  chat: ChatBackend | None = None, assistant: bool = True,
-                 ) -> RecommendationService:
+                 checkpoints: bool | None = None, checkpoint_every: int | None = None,
+                 checkpoint_seconds: float | None = None) -> RecommendationService:
     """Open the workspace's engine, policy and event log as a service for the server.
+
+    Online policy updates are checkpointed to ``policies/online`` (periodically, and when the
+    service closes or the app shuts down) and reloaded here when the same base policy was
+    served before (:mod:`shelfwise.online_checkpoints`; the ``[online]`` config section).
 
     Args:
         workspace: a Workspace, a path, or None (``$SHELFWISE_HOME`` or ``./shelfwise-data``).
@@ -78,9 +83,13 @@ def open_service(workspace: Any = None, *, policy: str = "linucb", llm: bool = F
         chat: the chat backend; default the shopping assistant of :mod:`shelfwise.shop` when
             importable (and ``assistant`` is true), else :class:`QueryChat`.
         assistant: try the shopping assistant for ``POST /chat``.
+        checkpoints: save and reload online updates (None: ``[online] checkpoints``).
+        checkpoint_every: save after this many updates (None: the config's).
+        checkpoint_seconds: save this long after an unsaved update (None: the config's).
     """
     from shelfwise.engine import Engine
     from shelfwise.events import SQLiteEventStore
+    from shelfwise.online_checkpoints import enable_for_workspace
 
     ws = _workspace(workspace)
     chat_assistant: AssistantChat | None = None
@@ -110,10 +119,14 @@ def open_service(workspace: Any = None, *, policy: str = "linucb", llm: bool = F
         closers = [store.close, engine.close]
     try:
         check_policy_serves(rec, policy)
+        if enable_for_workspace(rec, ws, enabled=checkpoints, every=checkpoint_every,
+                                seconds=checkpoint_seconds):
+            check_policy_serves(rec, str(rec.checkpoints.path))  # the reloaded online updates
     except Exception:
         for fn in closers:
             fn()
         raise
+    closers.insert(0, rec.close_checkpoints)  # the last updates are saved before anything closes
     if seed is not None:
         rec._seeds = np.random.SeedSequence(seed)  # reproducible served orders
 

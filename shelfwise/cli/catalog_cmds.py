@@ -179,7 +179,7 @@ def ingest(
         typer.Option(
             "--format",
             help="auto (by content and header), csv, tsv, jsonl, parquet, merchant-tsv, "
-            "merchant-xml or shopify [default: [catalog] format, else auto].",
+            "merchant-xml or shopify [default: shelfwise.toml's \\[catalog] format, else auto].",
             show_default=False,
         ),
     ] = None,
@@ -188,12 +188,16 @@ def ingest(
         typer.Option(
             "--map",
             help="FIELD=COLUMN for plain tables, repeatable: --map title=Name "
-            "--map price='Sale Price' --map attr_brand=Vendor (overrides [catalog] columns).",
+            "--map price='Sale Price' --map attr_brand=Vendor "
+            "(overrides shelfwise.toml's \\[catalog] columns).",
         ),
     ] = None,
     currency: Annotated[
         str | None,
-        typer.Option(help="Currency of prices that name none [default: [catalog] currency, USD]."),
+        typer.Option(
+            help="Currency of prices that name none "
+            "[default: shelfwise.toml's \\[catalog] currency, else USD]."
+        ),
     ] = None,
     shop_url: Annotated[
         str | None,

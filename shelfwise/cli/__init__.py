@@ -14,6 +14,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # help texts are plain text: "[default: ./shelfwise-data]" must not be read as rich markup
+    rich_markup_mode=None,
 )
 
 

@@ -10,8 +10,8 @@ import typer
 from shelfwise.cli._common import JsonOpt, WorkspaceOpt, print_hits, print_json, workspace
 from shelfwise.errors import ConfigError
 
-index_app = typer.Typer(help="Build the product index.", no_args_is_help=True)
-encoders_app = typer.Typer(help="Train and inspect encoders.", no_args_is_help=True)
+index_app = typer.Typer(rich_markup_mode=None, help="Build the product index.", no_args_is_help=True)
+encoders_app = typer.Typer(rich_markup_mode=None, help="Train and inspect encoders.", no_args_is_help=True)
 
 DEMO_SEARCHES = (
     ("text", "red leather handbag", {}),
@@ -179,7 +179,7 @@ def ingest(
         typer.Option(
             "--format",
             help="auto (by content and header), csv, tsv, jsonl, parquet, merchant-tsv, "
-            "merchant-xml or shopify [default: shelfwise.toml's \\[catalog] format, else auto].",
+            "merchant-xml or shopify [default: shelfwise.toml's [catalog] format, else auto].",
             show_default=False,
         ),
     ] = None,
@@ -189,14 +189,14 @@ def ingest(
             "--map",
             help="FIELD=COLUMN for plain tables, repeatable: --map title=Name "
             "--map price='Sale Price' --map attr_brand=Vendor "
-            "(overrides shelfwise.toml's \\[catalog] columns).",
+            "(overrides shelfwise.toml's [catalog] columns).",
         ),
     ] = None,
     currency: Annotated[
         str | None,
         typer.Option(
             help="Currency of prices that name none "
-            "[default: shelfwise.toml's \\[catalog] currency, else USD]."
+            "[default: shelfwise.toml's [catalog] currency, else USD]."
         ),
     ] = None,
     shop_url: Annotated[

@@ -10,8 +10,12 @@ import typer
 from shelfwise.cli._common import JsonOpt, WorkspaceOpt, print_hits, print_json, workspace
 from shelfwise.errors import ConfigError
 
-index_app = typer.Typer(rich_markup_mode=None, help="Build the product index.", no_args_is_help=True)
-encoders_app = typer.Typer(rich_markup_mode=None, help="Train and inspect encoders.", no_args_is_help=True)
+index_app = typer.Typer(
+    rich_markup_mode=None,
+    help="Build the product index.", no_args_is_help=True)
+encoders_app = typer.Typer(
+    rich_markup_mode=None,
+    help="Train and inspect encoders.", no_args_is_help=True)
 
 DEMO_SEARCHES = (
     ("text", "red leather handbag", {}),

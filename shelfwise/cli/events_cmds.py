@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from shelfwise.interactions.validate import Catalog
     from shelfwise.workspace import Workspace
 
-events_app = typer.Typer(rich_markup_mode=None, help="The event log: export it for notebooks and other tools.",
+events_app = typer.Typer(
+    rich_markup_mode=None,
+    help="The event log: export it for notebooks and other tools.",
                          no_args_is_help=True)
 
 

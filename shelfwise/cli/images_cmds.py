@@ -8,7 +8,9 @@ import typer
 
 from shelfwise.cli._common import JsonOpt, WorkspaceOpt, print_json, workspace
 
-images_app = typer.Typer(rich_markup_mode=None, help="Product images given as URLs.", no_args_is_help=True)
+images_app = typer.Typer(
+    rich_markup_mode=None,
+    help="Product images given as URLs.", no_args_is_help=True)
 
 SHOWN_FAILURES = 5
 """Failure reasons printed in the human-readable summary (``--json`` lists them all)."""

@@ -346,12 +346,19 @@ def _with_excluded(filters: Any, exclude_ids: Sequence[str]) -> Any:
 # --------------------------------------------------------------------------- policy side
 
 
-def policy_logits(policy: Any, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+def policy_logits(policy: Any, state: np.ndarray, candidates: np.ndarray,
+                  rng: np.random.Generator | None = None) -> np.ndarray:
     """The policy's Plackett-Luce logits ``(m, n)`` (``m`` > 1 for mixtures such as LinTS).
 
-    Uses the policy's ``_logits`` hook (the one its own ``select`` samples from) after its
-    input checks; a policy without it contributes its ``score`` as logits.
+    Uses the policy's public ``logits(state, candidates, rng)`` (the distribution its own
+    ``select`` samples from), else its ``_logits`` hook after its input checks; a policy
+    with neither contributes its ``score`` as logits. ``rng`` feeds posterior draws
+    (default a fixed seed).
     """
+    public = getattr(policy, "logits", None)
+    if callable(public):
+        gen = rng if rng is not None else np.random.default_rng(0)
+        return np.atleast_2d(np.asarray(public(state, candidates, gen), np.float64))
     hook = getattr(policy, "_logits", None)
     prepare = getattr(policy, "_prepare", None)
     if hook is None or prepare is None:
@@ -386,7 +393,7 @@ def select_with_prior(policy: Any, state: np.ndarray, candidates: np.ndarray,
         return policy.select(state, candidates, k, rng)
     if not 1 <= k <= candidates.shape[0]:
         raise ConfigError(f"k must be between 1 and {candidates.shape[0]}, got {k}")
-    logits = (float(policy_scale) * policy_logits(policy, state, candidates)
+    logits = (float(policy_scale) * policy_logits(policy, state, candidates, rng)
               + np.asarray(prior, np.float64)[None, :]) / float(temperature)
     comp = int(rng.integers(logits.shape[0])) if logits.shape[0] > 1 else 0
     order = sample_plackett_luce(logits[comp], k, rng)

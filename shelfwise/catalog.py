@@ -842,3 +842,28 @@ class CatalogStore:
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM products").fetchone()[0])
+
+
+def workspace_products(db_path: str | Path) -> list[Product]:
+    """Every product of a workspace's catalog database, in insertion order.
+
+    Raises:
+        CatalogError: there is no catalog there yet, or it is empty.
+    """
+    db_path = Path(db_path)
+    if not db_path.is_file():
+        raise CatalogError(
+            f"{db_path}: no catalog yet; run `shelfwise ingest FILE` or `shelfwise demo` first"
+        )
+    store = CatalogStore(db_path)
+    try:
+        products = store.all()
+    finally:
+        store.close()
+    if not products:
+        raise CatalogError(
+            f"{db_path}: the catalog is empty; run `shelfwise ingest FILE` or `shelfwise demo` "
+            "first"
+        )
+    return products
+

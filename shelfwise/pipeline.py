@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from shelfwise.catalog import CatalogStore, Product
+from shelfwise.catalog import Product, workspace_products
 from shelfwise.config import Config
 from shelfwise.errors import CatalogError, ConfigError
 from shelfwise.workspace import Workspace
@@ -438,16 +438,7 @@ def build_workspace_index(
     started = time.perf_counter()
     workspace = workspace.ensure()
     config = config or load_config(workspace.config_file)
-    store = CatalogStore(workspace.catalog_db)
-    try:
-        products = store.all()
-    finally:
-        store.close()
-    if not products:
-        raise CatalogError(
-            f"{workspace.catalog_db}: the catalog is empty; run `shelfwise ingest "
-            "FILE` or `shelfwise demo` first"
-        )
+    products = workspace_products(workspace.catalog_db)
     enc_cfg = config.encoders
     image_model = enc_cfg.image_model
     w = enc_cfg.image_weight

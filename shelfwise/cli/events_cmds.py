@@ -22,20 +22,10 @@ events_app = typer.Typer(
 
 def _catalog(ws: Workspace) -> Catalog:
     """Product ids and prices of the workspace's catalog."""
-    from shelfwise.catalog import CatalogStore
+    from shelfwise.catalog import workspace_products
     from shelfwise.interactions.validate import Catalog
 
-    db = ws.catalog_db
-    if not db.is_file():
-        raise ConfigError(f"no catalog in the workspace {ws.root}: ingest the shop's products "
-                          "first (`shelfwise ingest FILE`, or `shelfwise demo`)")
-    store = CatalogStore(db)
-    try:
-        products = store.all()
-    finally:
-        store.close()
-    if not products:
-        raise ConfigError(f"the catalog {db} is empty: ingest the shop's products first")
+    products = workspace_products(ws.catalog_db)
     return Catalog.from_pairs([p.id for p in products], [p.price for p in products])
 
 

@@ -41,21 +41,12 @@ def fetch(
     downloaded keeps its row and a text-only vector; it is listed with the reason.
     Exit code 2 when image URLs exist and not one could be had.
     """
-    from shelfwise.catalog import CatalogStore
-    from shelfwise.errors import CatalogError
+    from shelfwise.catalog import workspace_products
     from shelfwise.image_fetch import fetch_images
     from shelfwise.images import ImageError
 
     space = workspace(ws).ensure()
-    store = CatalogStore(space.catalog_db)
-    try:
-        products = store.all()
-    finally:
-        store.close()
-    if not products:
-        raise CatalogError(
-            f"{space.catalog_db}: the catalog is empty; run `shelfwise ingest FILE` first"
-        )
+    products = workspace_products(space.catalog_db)
     report = fetch_images(
         space,
         products,

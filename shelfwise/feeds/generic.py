@@ -13,26 +13,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from shelfwise.catalog import KNOWN_FIELDS, REQUIRED_FIELDS
 from shelfwise.errors import CatalogError
 from shelfwise.feeds.columns import normalize_header, resolve_columns
 from shelfwise.feeds.records import FeedRecord
 from shelfwise.feeds.tabular import Table
 
-FIELDS = (
-    "id",
-    "title",
-    "description",
-    "category",
-    "price",
-    "sale_price",
-    "currency",
-    "attributes",
-    "image",
-    "url",
-    "in_stock",
-)
+# one list of product fields, owned by the catalog (the Product record)
+FIELDS = KNOWN_FIELDS
 """Product fields a generic table may hold."""
-REQUIRED = ("id", "title", "category", "price")
+REQUIRED = REQUIRED_FIELDS
 """Fields every generic table must have a column for."""
 ALIASES = {
     "url": ("link", "product_url", "product_link", "page_url"),

@@ -270,7 +270,7 @@ def test_bad_parquet_and_missing_things(ws, tmp_path, capsys):
     assert code == 2 and "interactions file not found" in err
     empty_ws = Workspace.resolve(tmp_path / "empty")
     code, out = run(capsys, empty_ws, "ingest-events", str(bad))
-    assert code == 2 and "no catalog in the workspace" in out.err
+    assert code == 2 and "no catalog yet" in out.err
 
 
 def test_export_writes_organic_and_served_rows(ws, tmp_path, capsys):

@@ -148,7 +148,7 @@ def test_images_fetch_cli_then_index_uses_the_downloads(tmp_path, image_server, 
 def test_images_fetch_cli_errors(tmp_path, image_server, capsys):
     ws = _ws(tmp_path)
     code = main(["images", "fetch", "--workspace", str(ws.root)])
-    assert code == 2 and "the catalog is empty" in capsys.readouterr().err
+    assert code == 2 and "no catalog yet" in capsys.readouterr().err
 
     store = CatalogStore(ws.catalog_db)
     store.upsert([Product("a", "A mug", "", "mugs", 5.0, image=f"{image_server.base}/missing.png"),

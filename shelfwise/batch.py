@@ -1,15 +1,20 @@
 """Batch slate generation for many shoppers at once, on Ray Data.
 
-A merchandising or data team hands in a table of shoppers (``user_id``, optionally ``query``
-and ``history``) and gets back one ranked slate per shopper, as a folder of Parquet part files:
+A merchandising or data team hands in a table of shoppers (``user_id``, optionally ``query``,
+``history`` and per-row constraints) and gets back one ranked slate per shopper, as a folder of
+Parquet part files. Both ends go through Ray Data's Parquet reader and writer
+(``ray.data.read_parquet`` / ``read_csv``, ``Dataset.write_parquet``):
 
 * the input is cut into deterministic slices of ``partition_size`` rows (partition ``i`` holds
   input rows ``[i * size, (i + 1) * size)``); each becomes one part file ``part-00000.parquet``;
 * each Ray worker actor opens the :class:`~shelfwise.engine.Engine` (catalog, encoders, index)
   and the policy **once**, then serves whole partitions;
-* a part file is written to a temporary name and renamed, so it is either complete or absent;
-  a re-run skips partitions whose part file exists (``_manifest.json`` records the settings and
-  a re-run with other settings is refused);
+* Ray Data writes the slates into a staging folder of the job (``_staging-<job id>``, one
+  Hive directory per partition, streamed as partitions finish); each complete staged file is
+  then renamed to its part file, so a part file is either complete or absent; a re-run adopts
+  the complete staged files of a killed run, skips partitions whose part file exists
+  (``_manifest.json`` records the settings and a re-run with other settings is refused) and
+  computes the rest;
 * each shopper's random generator is derived from ``(seed, user_id)`` and each query is encoded
   on its own, so the same seed gives the same slates whatever the partitioning or the number
   of workers.
@@ -18,6 +23,23 @@ Batch slates are not impressions: nothing is written to the event log (a slate b
 impression only when a shop shows it). A shopper whose ``history`` is empty or absent gets
 the history the event log holds (imported past interactions and reactions to served slates,
 :func:`shelfwise.interactions.history.attach_history`), read once on the driver.
+
+What a slate may hold, per row (all filters apply to every candidate source):
+
+* not the shopper's own history, by default: the products of the row's ``history`` and every
+  product the event log holds for the shopper (organic and served interactions, up to
+  :data:`EXCLUDE_HISTORY_LIMIT`); ``include_history`` (``--include-history``) lets them back;
+* the constraints of the ``query`` text, parsed as the chat parses a message ("waterproof
+  jacket under 150": a price bound, a category, wanted or refused colours and materials);
+  the rest of the text is what the state encodes;
+* the row's constraint columns, all optional: ``min_price``, ``max_price`` (numbers; with a
+  query's bound the tighter one applies), ``category`` (a name, comma-separated names or a
+  list; it replaces a category the query names), ``in_stock`` (true: in-stock products only)
+  and ``exclude`` (product ids never to show, a list or space-separated).
+
+Candidates come from the engine's named sources (:meth:`~shelfwise.engine.Engine.candidate_set`:
+content, behaviour, item-to-item, popular) with the sources' prior on the policy's logits, as
+:meth:`shelfwise.recommender.Recommender.recommend` does.
 
 Output columns: ``user_id, rank (1..k), product_id, score (policy score), propensity
 (Plackett-Luce probability of the item at that rank), reason (nullable), policy,
@@ -30,6 +52,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -68,6 +91,11 @@ MANIFEST_VERSION = 1
 _PART = "part-{:05d}.parquet"
 _INPUT_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 _QUERY_CACHE = 100_000
+EXCLUDE_HISTORY_LIMIT = 10_000
+"""Most products of a shopper's logged history that a slate leaves out."""
+CONSTRAINT_COLUMNS = ("min_price", "max_price", "category", "in_stock", "exclude")
+"""Optional per-row constraint columns of the shoppers table."""
+_STAGING = "_staging-{}"
 
 
 @dataclass(frozen=True)
@@ -94,6 +122,8 @@ class BatchConfig:
     """Ray cluster address; None: ``$RAY_ADDRESS`` if set, else a local Ray."""
     object_store_mb: int = 300
     """Object store of a local Ray (MB)."""
+    include_history: bool = False
+    """Let slates hold products the shopper already interacted with (default: never)."""
 
     def __post_init__(self) -> None:
         for name in ("k", "n_candidates", "partition_size", "workers"):
@@ -108,6 +138,9 @@ class BatchConfig:
                               f"{', '.join(REASONS)}")
         if not isinstance(self.policy, str) or not self.policy.strip():
             raise ConfigError("--policy must be a policy name or a checkpoint path")
+        if not isinstance(self.include_history, bool):
+            raise ConfigError(f"include_history must be true or false, got "
+                              f"{self.include_history!r}")
         if self.object_store_mb < 80:
             raise ConfigError(f"object_store_mb must be >= 80, got {self.object_store_mb}")
 
@@ -152,10 +185,29 @@ class BatchResult:
 
 # ---- input ------------------------------------------------------------------------------------
 
-def _parse_history(value: Any, row: int, path: Path) -> list[str]:
+def _missing(value: Any) -> bool:
+    """None, NaN, NaT or pandas' NA (a scalar cell with no value)."""
     if value is None:
-        return []
-    if isinstance(value, float) and np.isnan(value):
+        return True
+    if isinstance(value, str | bytes | list | tuple | np.ndarray | dict):
+        return False
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _ids(value: Any) -> list[Any]:
+    """A list cell as a list (missing: empty)."""
+    if isinstance(value, list | tuple | np.ndarray):
+        return list(value)
+    return []
+
+
+def _parse_ids(value: Any, row: int, path: Path, column: str) -> list[str]:
+    if _missing(value):
         return []
     if isinstance(value, str):
         return [t for t in value.replace(",", " ").split() if t]
@@ -163,29 +215,107 @@ def _parse_history(value: Any, row: int, path: Path) -> list[str]:
         out = []
         for v in value:
             if v is None or not isinstance(v, str | int | np.integer):
-                raise ConfigError(f"input {path} row {row}: history holds {v!r}; "
+                raise ConfigError(f"input {path} row {row}: {column} holds {v!r}; "
                                   "expected product ids")
             out.append(str(v))
         return out
-    raise ConfigError(f"input {path} row {row}: history must be a list of product ids or a "
+    raise ConfigError(f"input {path} row {row}: {column} must be a list of product ids or a "
                       f"space-separated string, got {type(value).__name__}")
 
 
-def read_users(path: str | Path) -> Any:
+def _parse_history(value: Any, row: int, path: Path) -> list[str]:
+    return _parse_ids(value, row, path, "history")
+
+
+def _parse_price(value: Any, row: int, path: Path, column: str) -> float | None:
+    if _missing(value) or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        price = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"input {path} row {row}: {column} must be a number, got "
+                          f"{value!r}") from None
+    if not np.isfinite(price) or price < 0:
+        raise ConfigError(f"input {path} row {row}: {column} must be a finite number >= 0, "
+                          f"got {value!r}")
+    return price
+
+
+def _parse_categories(value: Any, row: int, path: Path) -> tuple[str, ...] | None:
+    if _missing(value):
+        return None
+    if isinstance(value, str):
+        names = [t.strip() for t in value.split(",")]
+    elif isinstance(value, list | tuple | np.ndarray):
+        names = [str(t).strip() for t in value]
+    else:
+        raise ConfigError(f"input {path} row {row}: category must be a name, comma-separated "
+                          f"names or a list, got {type(value).__name__}")
+    names = [n for n in names if n]
+    return tuple(names) or None
+
+
+_TRUE = {"true", "1", "yes", "y"}
+_FALSE = {"false", "0", "no", "n", ""}
+
+
+def _parse_flag(value: Any, row: int, path: Path, column: str) -> bool | None:
+    if _missing(value):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ConfigError(f"input {path} row {row}: {column} must be true or false, got {value!r}")
+
+
+def _read_table(path: Path, kind: str, ray: Any) -> Any:
+    """The raw table, through Ray Data's readers when ``ray`` is given, else pandas."""
+    import pandas as pd
+
+    if ray is not None:
+        if kind == "csv":
+            import pyarrow.csv as pacsv
+
+            # ids and free text stay text whatever they look like; empty cells are null
+            opts = pacsv.ConvertOptions(
+                column_types={c: "string" for c in ("user_id", "query", "history",
+                                                    "category", "exclude")},
+                strings_can_be_null=True)
+            ds = ray.data.read_csv(str(path), convert_options=opts)
+        else:
+            ds = ray.data.read_parquet(str(path))
+        return ds.to_pandas()
+    if kind == "csv":
+        return pd.read_csv(path, dtype={c: str for c in ("user_id", "query", "history",
+                                                          "category", "exclude")},
+                           keep_default_na=False, na_values=[""])
+    return pd.read_parquet(path)
+
+
+def read_users(path: str | Path, *, ray: Any = None) -> Any:
     """Read and check the shoppers table.
 
     Args:
         path: a Parquet file, a folder of Parquet files, or a CSV file, with a ``user_id``
-            column and optional ``query`` (text) and ``history`` (list of product ids, oldest
-            first, or a space-separated string) columns. Other columns are ignored.
+            column and optional ``query`` (text), ``history`` (list of product ids, oldest
+            first, or a space-separated string) and constraint columns
+            (:data:`CONSTRAINT_COLUMNS`, see the module docstring). Other columns are ignored.
+        ray: the ``ray`` module of a running Ray: read with Ray Data (``read_parquet`` /
+            ``read_csv``); None reads with pandas on this process.
 
     Returns:
-        A pandas DataFrame with columns ``user_id`` (str), ``query`` (str or None) and
-        ``history`` (list[str]), in input order.
+        A pandas DataFrame in input order with columns ``user_id`` (str), ``query`` (str or
+        None), ``history`` (list[str]), ``min_price`` / ``max_price`` (float or None),
+        ``category`` (tuple[str] or None), ``in_stock`` (bool or None), ``exclude``
+        (list[str]).
 
     Raises:
         ConfigError: missing, unreadable or empty input, no ``user_id`` column, an empty
-            ``user_id``, or a malformed ``history`` (the message names the file and row).
+            ``user_id``, or a malformed ``history`` or constraint (the message names the
+            file, row and column).
 
     """
     import pandas as pd
@@ -193,21 +323,13 @@ def read_users(path: str | Path) -> Any:
     path = Path(path).expanduser()
     if not path.exists():
         raise ConfigError(f"input file not found: {path}")
-    if path.is_dir():
-        kind = "parquet"
-    else:
-        kind = _INPUT_SUFFIXES.get(path.suffix.lower(), "")
-        if not kind:
-            raise ConfigError(f"input {path}: unsupported format {path.suffix or '(none)'!r}; "
-                              "use a .parquet or .csv file")
+    kind = _input_kind(path)
     try:
-        if kind == "csv":
-            df = pd.read_csv(path, dtype={"user_id": str, "query": str, "history": str},
-                             keep_default_na=False, na_values=[""])
-        else:
-            df = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow, pandas and OS errors all mean "cannot read"
-        raise ConfigError(f"cannot read input {path}: {type(exc).__name__}: {exc}") from exc
+        df = _read_table(path, kind, ray)
+    except Exception as exc:  # pyarrow, pandas, Ray and OS errors all mean "cannot read"
+        cause = getattr(exc, "cause", None) or exc
+        raise ConfigError(f"cannot read input {path}: {type(cause).__name__}: {cause}"
+                          ) from exc
     if "user_id" not in df.columns:
         cols = ", ".join(map(str, df.columns)) or "(none)"
         raise ConfigError(f"input {path} has no 'user_id' column (columns: {cols})")
@@ -215,21 +337,42 @@ def read_users(path: str | Path) -> Any:
         raise ConfigError(f"input {path} has no rows")
     users = []
     for i, u in enumerate(df["user_id"].tolist()):
-        if u is None or (isinstance(u, float) and np.isnan(u)) or not str(u).strip():
+        if _missing(u) or not str(u).strip():
             raise ConfigError(f"input {path} row {i}: user_id is empty")
         users.append(str(u).strip())
-    if "query" in df.columns:
-        queries = [q.strip() if isinstance(q, str) and q.strip() else None
-                   for q in df["query"].tolist()]
-    else:
-        queries = [None] * len(df)
-    if "history" in df.columns:
-        histories = [_parse_history(h, i, path) for i, h in enumerate(df["history"].tolist())]
-    else:
-        histories = [[] for _ in range(len(df))]
+    n = len(df)
+
+    def column(name: str) -> list[Any]:
+        return df[name].tolist() if name in df.columns else [None] * n
+
+    queries = [q.strip() if isinstance(q, str) and q.strip() else None for q in column("query")]
+    histories = [_parse_history(h, i, path) for i, h in enumerate(column("history"))]
+    lo = [_parse_price(v, i, path, "min_price") for i, v in enumerate(column("min_price"))]
+    hi = [_parse_price(v, i, path, "max_price") for i, v in enumerate(column("max_price"))]
+    for i, (a, b) in enumerate(zip(lo, hi, strict=True)):
+        if a is not None and b is not None and a > b:
+            raise ConfigError(f"input {path} row {i}: min_price {a:g} is above max_price {b:g}")
+    cats = [_parse_categories(v, i, path) for i, v in enumerate(column("category"))]
+    stock = [_parse_flag(v, i, path, "in_stock") for i, v in enumerate(column("in_stock"))]
+    excl = [_parse_ids(v, i, path, "exclude") for i, v in enumerate(column("exclude"))]
     return pd.DataFrame({"user_id": pd.Series(users, dtype=object),
                          "query": pd.Series(queries, dtype=object),
-                         "history": pd.Series(histories, dtype=object)})
+                         "history": pd.Series(histories, dtype=object),
+                         "min_price": pd.Series(lo, dtype=object),
+                         "max_price": pd.Series(hi, dtype=object),
+                         "category": pd.Series(cats, dtype=object),
+                         "in_stock": pd.Series(stock, dtype=object),
+                         "exclude": pd.Series(excl, dtype=object)})
+
+
+def _input_kind(path: Path) -> str:
+    if path.is_dir():
+        return "parquet"
+    kind = _INPUT_SUFFIXES.get(path.suffix.lower(), "")
+    if not kind:
+        raise ConfigError(f"input {path}: unsupported format {path.suffix or '(none)'!r}; "
+                          "use a .parquet or .csv file")
+    return kind
 
 
 def _fingerprint(path: Path) -> str:
@@ -306,7 +449,8 @@ class SlateGenerator:
     """
 
     def __init__(self, engine: Any, policy: Any, *, k: int = 10, seed: int = 0,
-                 n_candidates: int = 100, reasons: str = "none", chat_model: Any = None) -> None:
+                 n_candidates: int = 100, reasons: str = "none", chat_model: Any = None,
+                 include_history: bool = False) -> None:
         if reasons not in REASONS:
             raise ConfigError(f"--reasons: unknown value {reasons!r}; choose one of: "
                               f"{', '.join(REASONS)}")
@@ -316,7 +460,10 @@ class SlateGenerator:
         self.seed = int(seed)
         self.n_candidates = max(int(n_candidates), self.k)
         self.reasons = reasons
+        self.include_history = bool(include_history)
         self._queries: dict[str, np.ndarray] = {}
+        self._intents: dict[str, Any] = {}
+        self._tools: Any = None
         self.explainer = None
         if reasons != "none":
             from agent.explain import Explainer
@@ -345,12 +492,106 @@ class SlateGenerator:
         q = self._query_vector(query) if query else None
         return self.engine.state_builder.build(hist, q)
 
+    def _intent(self, query: str) -> Any:
+        """The chat's reading of ``query`` (constraints + remaining words), cached."""
+        intent = self._intents.get(query)
+        if intent is None:
+            from agent.intent import parse_intent
+            from shelfwise.shop import intent_vocab
+
+            intent = parse_intent(query, vocab=intent_vocab(self.engine))
+            if len(self._intents) >= _QUERY_CACHE:
+                self._intents.clear()
+            self._intents[query] = intent
+        return intent
+
+    def _shop_tools(self) -> Any:
+        if self._tools is None:
+            from shelfwise.shop import WorkspaceShopTools
+
+            # only its intent -> filters part is used (no recommender, nothing logged)
+            self._tools = WorkspaceShopTools(self.engine, None, in_stock_only=False)  # type: ignore[arg-type]
+        return self._tools
+
+    def request(self, row: Any) -> tuple[str | None, Any]:
+        """The text the state encodes and the :class:`index.SearchFilter` of one shopper row.
+
+        Args:
+            row: a mapping with the columns :func:`read_users` returns (missing ones: none).
+
+        Returns:
+            ``(query text or None, filters)``: the query's constraints, the row's constraint
+            columns and the exclusions (history unless ``include_history``, ``exclude``).
+        """
+        from dataclasses import replace
+
+        from index import SearchFilter
+
+        query = row.get("query")
+        query = query if isinstance(query, str) and query else None
+        flt = SearchFilter()
+        text = query
+        if query is not None:
+            intent = self._intent(query)
+            tools = self._shop_tools()
+            flt = tools.filters(intent, self.k)
+            text = tools._query(intent)  # the words left once the constraints are read
+        lo, hi = row.get("min_price"), row.get("max_price")
+        lo = None if _missing(lo) else float(lo)
+        hi = None if _missing(hi) else float(hi)
+        if lo is not None:
+            flt = replace(flt, min_price=lo if flt.min_price is None else max(lo, flt.min_price))
+        if hi is not None:
+            flt = replace(flt, max_price=hi if flt.max_price is None else min(hi, flt.max_price))
+        cats = row.get("category")
+        if cats is not None and not _missing(cats) and len(cats):
+            flt = replace(flt, categories=frozenset(str(c) for c in cats))
+        if row.get("in_stock") is True:
+            flt = replace(flt, in_stock_only=True)
+        excluded = [str(i) for i in (row.get("exclude") or [])]
+        if not self.include_history:
+            excluded += [str(i) for i in (row.get("history") or [])]
+        if excluded:
+            flt = replace(flt, exclude_ids=frozenset(flt.exclude_ids) | frozenset(excluded))
+        return text, flt
+
+    def _choose(self, uid: str, state: np.ndarray, history: list[str], text: str | None,
+                flt: Any) -> tuple[list[str], Any]:
+        """Candidates from the named sources, then the policy's slate (as the recommender)."""
+        rng = user_rng(self.seed, uid)
+        engine = self.engine
+        if hasattr(engine, "candidate_set"):
+            cset = engine.candidate_set(state, history, self.n_candidates, flt,
+                                        query=text is not None,
+                                        exclude_history=not self.include_history)
+            cand_ids = [c for c in cset.ids if c is not None]
+            if not cand_ids:
+                return [], None
+            from shelfwise.candidates import select_with_prior
+
+            sources = engine.candidate_sources
+            extra = {"policy_scale": sources.policy_scale} if hasattr(
+                sources, "policy_scale") else {}
+            slate = select_with_prior(self.policy, state, np.asarray(cset.vectors, np.float32)
+                                      [: len(cand_ids)], cset.prior,
+                                      min(self.k, len(cand_ids)), rng,
+                                      temperature=sources.config.temperature, **extra)
+        else:
+            cand_ids, feats = engine.candidates(state, self.n_candidates, flt)
+            if not cand_ids:
+                return [], None
+            slate = self.policy.select(state, feats, min(self.k, len(cand_ids)), rng)
+        return [cand_ids[int(i)] for i in np.asarray(slate.item_ids)], slate
+
     def _history_summary(self, history: Sequence[str]) -> str | None:
         recent = self.engine.products(list(history)[-5:])
         return "; ".join(p.title for p in recent) or None
 
     def slates(self, users: Any) -> Any:
-        """Slates for a DataFrame with ``user_id``, ``query``, ``history`` columns.
+        """Slates for a DataFrame of shoppers (columns as :func:`read_users` returns them).
+
+        ``user_id`` is required; ``query``, ``history`` and the constraint columns are
+        optional.
 
         Returns:
             A DataFrame with :data:`OUTPUT_COLUMNS`, ``k`` rows per shopper (fewer only when
@@ -363,18 +604,17 @@ class SlateGenerator:
 
         cols: dict[str, list[Any]] = {c: [] for c in OUTPUT_COLUMNS}
         name = str(self.policy.name)
-        queries = users["query"] if "query" in users.columns else [None] * len(users)
-        histories = users["history"] if "history" in users.columns else [[]] * len(users)
-        for uid, query, history in zip(users["user_id"], queries, histories, strict=True):
-            query = query if isinstance(query, str) and query else None
-            history = [] if history is None else [str(h) for h in history]
-            state = self._state(history, query)
-            cand_ids, feats = self.engine.candidates(state, self.n_candidates)
-            if not cand_ids:
+        for row in users.to_dict("records"):
+            uid = str(row["user_id"])
+            history = [str(h) for h in _ids(row.get("history"))]
+            row["history"] = history
+            row["exclude"] = _ids(row.get("exclude"))
+            text, flt = self.request(row)
+            query = row.get("query") if isinstance(row.get("query"), str) else None
+            state = self._state(history, text)
+            chosen, slate = self._choose(uid, state, history, text, flt)
+            if not chosen:
                 continue
-            slate = self.policy.select(state, feats, min(self.k, len(cand_ids)),
-                                       user_rng(self.seed, str(uid)))
-            chosen = [cand_ids[int(i)] for i in np.asarray(slate.item_ids)]
             reasons: list[str | None] = [None] * len(chosen)
             if self.explainer is not None:
                 products = self.engine.products(chosen)
@@ -424,11 +664,17 @@ def _write_part(frame: Any, path: Path, partition: int, extra: dict[str, str]) -
         tmp.unlink(missing_ok=True)
 
 
-class _PartitionWorker:
-    """Ray actor: opens the engine and policy once, then turns whole partitions into part files."""
+def _staged_schema() -> Any:
+    import pyarrow as pa
 
-    def __init__(self, workspace: str, policy: Any, output: str, k: int, seed: int,
-                 n_candidates: int, reasons: str, manifest_id: str) -> None:
+    return _schema().append(pa.field("_partition", pa.int32()))
+
+
+class _PartitionWorker:
+    """Ray actor: opens the engine and policy once, then turns whole partitions into slates."""
+
+    def __init__(self, workspace: str, policy: Any, k: int, seed: int, n_candidates: int,
+                 reasons: str, include_history: bool) -> None:
         with contextlib.suppress(Exception):  # one thread each: workers already share the CPUs
             import faiss
 
@@ -441,26 +687,25 @@ class _PartitionWorker:
 
         self.engine = Engine.open(workspace)
         self.generator = SlateGenerator(self.engine, policy, k=k, seed=seed,
-                                        n_candidates=n_candidates, reasons=reasons)
-        self.output = Path(output)
-        self.manifest_id = manifest_id
+                                        n_candidates=n_candidates, reasons=reasons,
+                                        include_history=include_history)
 
     def __call__(self, batch: Any) -> Any:
-        import pandas as pd
+        """Slates of whole partitions, as an Arrow table with a ``_partition`` column."""
+        import pyarrow as pa
 
-        rows = []
+        tables = []
         for part, frame in batch.groupby("_partition", sort=True):
             expected = int(frame["_rows"].iloc[0])
             if len(frame) != expected:
                 raise ShelfwiseError(f"internal error: partition {part} arrived as {len(frame)} "
                                      f"of {expected} rows")
-            t0 = time.perf_counter()
-            out = self.generator.slates(frame)
-            _write_part(out, self.output / _PART.format(int(part)), int(part),
-                        {"job": self.manifest_id})
-            rows.append({"partition": int(part), "users": len(frame), "rows": len(out),
-                         "seconds": time.perf_counter() - t0})
-        return pd.DataFrame(rows, columns=["partition", "users", "rows", "seconds"])
+            out = self.generator.slates(frame).assign(_partition=np.int32(part))
+            tables.append(pa.Table.from_pandas(out, schema=_staged_schema(),
+                                               preserve_index=False))
+        if not tables:
+            return _staged_schema().empty_table()
+        return pa.concat_tables(tables)
 
 
 # ---- the job ----------------------------------------------------------------------------------
@@ -575,16 +820,34 @@ def run_batch(input_path: str | Path, output: str | Path, workspace: Workspace |
     from index.vector_index import read_meta
 
     dim = int(read_meta(ws.index_dir)["dimension"])  # validated: a bad file is a named error
-    users = read_users(input_path)
+    if not input_path.exists():
+        raise ConfigError(f"input file not found: {input_path}")
+    _input_kind(input_path)
+    policy = resolve_policy(config.policy, ws, dim=dim, seed=config.seed)
+    with _ray_session(config.address, config.workers, config.object_store_mb) as ray:
+        return _run_job(ray, input_path, output, ws, policy, config, progress, overwrite, t0)
+
+
+def _run_job(ray: Any, input_path: Path, output: Path, ws: Workspace, policy: Any,
+             config: BatchConfig, progress: bool, overwrite: bool, t0: float) -> BatchResult:
+    """:func:`run_batch` once Ray runs: read, plan, compute the pending partitions, adopt."""
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = progress
+    ctx.verbose_progress = False
+    users = read_users(input_path, ray=ray)
     from shelfwise.interactions.history import attach_history  # empty histories from the log
 
     users, _from_log = attach_history(users, ws.events_db)
-    policy = resolve_policy(config.policy, ws, dim=dim, seed=config.seed)
+    if not config.include_history:
+        users = _exclude_logged_history(users, ws.events_db)
     settings = {"k": config.k, "policy": config.policy, "policy_name": str(policy.name),
                 "policy_version": str(policy.version), "seed": config.seed,
                 "reasons": config.reasons, "n_candidates": config.n_candidates,
                 "partition_size": config.partition_size, "workspace": str(ws.root.resolve()),
-                "index_sha256": _index_checksum(ws)}
+                "index_sha256": _index_checksum(ws),
+                "include_history": config.include_history}
     job_input = {"path": str(input_path.resolve()), "sha256": _fingerprint(input_path),
                  "rows": len(users)}
 
@@ -592,6 +855,8 @@ def run_batch(input_path: str | Path, output: str | Path, workspace: Workspace |
     if manifest is not None and overwrite:
         for p in output.glob("part-*.parquet"):
             p.unlink()
+        for d in output.glob(_STAGING.format("*")):
+            shutil.rmtree(d, ignore_errors=True)
         (output / MANIFEST_NAME).unlink()
         manifest = None
     if manifest is not None:
@@ -615,6 +880,10 @@ def run_batch(input_path: str | Path, output: str | Path, workspace: Workspace |
 
     bounds = partition_bounds(len(users), config.partition_size)
     manifest["n_partitions"] = len(bounds)
+    staging = output / _STAGING.format(job_id)
+    # partitions a killed run of this job finished
+    _adopt_staged(staging, output, [i for i in range(len(bounds))
+                                    if not _part_done(output / _PART.format(i))])
     skipped = [i for i in range(len(bounds)) if _part_done(output / _PART.format(i))]
     pending = [i for i in range(len(bounds)) if i not in set(skipped)]
     result = BatchResult(output=output, users=len(users), partitions=len(bounds),
@@ -623,16 +892,17 @@ def run_batch(input_path: str | Path, output: str | Path, workspace: Workspace |
     if pending:
         frames = [users.iloc[s:e].assign(_partition=i, _rows=e - s)
                   for i, (s, e) in ((i, bounds[i]) for i in pending)]
-        with _ray_session(config.address, config.workers, config.object_store_mb) as ray:
-            stats = _run_on_ray(ray, frames, ws, policy, output, config, job_id, progress)
-        for row in stats:
-            manifest["partitions"][str(row["partition"])] = {
-                "file": _PART.format(row["partition"]), "users": row["users"],
-                "rows": row["rows"], "seconds": round(row["seconds"], 3)}
-            result.computed.append(int(row["partition"]))
-            result.rows_written += int(row["rows"])
-            result.users_computed += int(row["users"])
-        result.computed.sort()
+        _run_on_ray(ray, frames, ws, policy, staging, config)
+        adopted = _adopt_staged(staging, output, pending, empty_ok=True)
+        for i in pending:
+            rows = adopted[i]
+            manifest["partitions"][str(i)] = {"file": _PART.format(i),
+                                              "users": bounds[i][1] - bounds[i][0],
+                                              "rows": rows}
+            result.computed.append(i)
+            result.rows_written += rows
+            result.users_computed += bounds[i][1] - bounds[i][0]
+    shutil.rmtree(staging, ignore_errors=True)
     manifest["complete"] = all(_part_done(output / _PART.format(i)) for i in range(len(bounds)))
     _write_json(output / MANIFEST_NAME, manifest)
     result.seconds = time.perf_counter() - t0
@@ -645,25 +915,71 @@ def _index_checksum(ws: Workspace) -> str:
     return str((files.get("index") or {}).get("sha256", ""))
 
 
-def _run_on_ray(ray: Any, frames: list[Any], ws: Workspace, policy: Any, output: Path,
-                config: BatchConfig, job_id: str, progress: bool) -> list[dict[str, Any]]:
-    from ray.data import DataContext
+def _exclude_logged_history(users: Any, events_db: Path) -> Any:
+    """Add every product of each shopper's logged history to the row's ``exclude`` list."""
+    if not Path(events_db).is_file():
+        return users
+    from shelfwise.events import SQLiteEventStore
 
-    ctx = DataContext.get_current()
-    ctx.enable_progress_bars = progress
-    ctx.verbose_progress = False
+    excl = list(users["exclude"]) if "exclude" in users.columns else [[]] * len(users)
+    with SQLiteEventStore(events_db) as store:
+        out = [list(given or []) + store.user_history(str(uid), EXCLUDE_HISTORY_LIMIT)
+               for uid, given in zip(users["user_id"], excl, strict=True)]
+    import pandas as pd
+
+    users = users.copy()
+    users["exclude"] = pd.Series(out, dtype=object, index=users.index)
+    return users
+
+
+def _adopt_staged(staging: Path, output: Path, partitions: Any, *,
+                  empty_ok: bool = False) -> dict[int, int]:
+    """Rename the staged file of each partition to its part file; returns rows per partition.
+
+    Ray Data's writer puts partition ``i`` under ``staging/_partition=i/``. A complete file
+    (readable footer) is renamed to ``part-<i>.parquet``; several files of one partition (a
+    retried task) are read and written as one. With ``empty_ok`` a partition without a
+    staged file (its shoppers got no slate) gets an empty part file.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows: dict[int, int] = {}
+    for i in partitions:
+        target = output / _PART.format(i)
+        folder = staging / f"_partition={i}"
+        files = sorted(f for f in folder.glob("*.parquet") if _part_done(f)) \
+            if folder.is_dir() else []
+        if len(files) == 1:
+            rows[i] = pq.read_metadata(files[0]).num_rows
+            os.replace(files[0], target)
+        elif files:
+            table = pa.concat_tables([pq.read_table(f, schema=_schema()) for f in files])
+            rows[i] = table.num_rows
+            _write_part(table.to_pandas(), target, i, {})
+        elif empty_ok:
+            rows[i] = 0
+            _write_part(_schema().empty_table().to_pandas(), target, i, {})
+        if folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+    return rows
+
+
+def _run_on_ray(ray: Any, frames: list[Any], ws: Workspace, policy: Any, staging: Path,
+                config: BatchConfig) -> None:
+    """Compute the partitions on Ray actors and stream the slates to ``staging`` (Parquet)."""
     ds = ray.data.from_pandas(frames)
     mapped = ds.map_batches(
         _PartitionWorker,
         fn_constructor_kwargs={
-            "workspace": str(ws.root.resolve()), "policy": policy,
-            "output": str(output.resolve()), "k": config.k, "seed": config.seed,
-            "n_candidates": config.n_candidates, "reasons": config.reasons,
-            "manifest_id": job_id},
+            "workspace": str(ws.root.resolve()), "policy": policy, "k": config.k,
+            "seed": config.seed, "n_candidates": config.n_candidates,
+            "reasons": config.reasons, "include_history": config.include_history},
         batch_size=None, batch_format="pandas", num_cpus=1,
         compute=ray.data.ActorPoolStrategy(size=min(config.workers, len(frames))))
     try:
-        return [dict(r) for r in mapped.iter_rows()]
+        mapped.write_parquet(str(staging.resolve()), partition_cols=["_partition"],
+                             schema=_staged_schema())
     except ShelfwiseError:
         raise
     except Exception as exc:

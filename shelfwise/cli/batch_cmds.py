@@ -13,8 +13,9 @@ from shelfwise.cli._common import JsonOpt, WorkspaceOpt
 def batch(
     input_path: Annotated[Path, typer.Argument(
         metavar="INPUT", help="Shoppers: Parquet file or folder, or CSV, with a user_id column "
-        "and optional query and history (list, or space-separated product ids) columns.",
-        show_default=False)],
+        "and optional query, history (list, or space-separated product ids) and constraint "
+        "columns: min_price, max_price, category, in_stock, exclude. A query's own "
+        "constraints ('jacket under 90') apply too.", show_default=False)],
     output: Annotated[Path, typer.Argument(
         metavar="OUTPUT", help="Folder of Parquet part files (one per input partition); a "
         "re-run resumes it.", show_default=False)],
@@ -41,6 +42,9 @@ def batch(
     partition_size: Annotated[int, typer.Option(
         "--partition-size", help="Input rows per partition (one part file each; the unit of "
         "resumption).")] = 2000,
+    include_history: Annotated[bool, typer.Option(
+        "--include-history", help="Let slates hold products the shopper already interacted "
+        "with (the history column and the event log); by default they never do.")] = False,
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Recompute everything instead of resuming OUTPUT.")] = False,
     no_progress: Annotated[bool, typer.Option(
@@ -55,7 +59,7 @@ def batch(
 
     config = BatchConfig(k=k, policy=policy, seed=seed, reasons=reasons,
                          n_candidates=candidates, partition_size=partition_size,
-                         workers=workers, address=address)
+                         workers=workers, address=address, include_history=include_history)
     result = run_batch(input_path, output, resolve_workspace(workspace), config,
                        progress=not no_progress, overwrite=overwrite)
     if as_json:

@@ -20,6 +20,11 @@ most-popular, item-kNN and EASE. It runs the serving path on arrays:
 Variants (``variant``): ``default`` (all sources, policy + blend), ``no-policy`` (blend only),
 ``content`` (content source and the policy only: what shelfwise did before behaviour models),
 ``behaviour`` (behaviour sources and blend only: no content vectors, no policy).
+
+With ``record_sources=True``, ``score`` keeps, per shopper, the sources that retrieved each
+candidate (:attr:`RecommenderScorer.last_sources`), so a benchmark can say how the items of
+a top-10 got there (e.g. products held out of training: through the content ANN, or through
+the behaviour models' content completion).
 """
 
 from __future__ import annotations
@@ -33,7 +38,13 @@ from shelfwise.errors import ConfigError
 
 VARIANTS = ("default", "no-policy", "content", "behaviour")
 
-__all__ = ["VARIANTS", "RecommenderScorer"]
+NEW_ITEMS = ("as-served", "neutral-popularity")
+"""How products without events meet the blend's ``popular_score`` feature: ``as-served``
+(what the recommender serves: their popularity is 0, the lowest, so a blend that weighs
+popularity pushes them down) or ``neutral-popularity`` (a what-if, not served: their
+standardised ``popular_score`` is set to 0, the candidates' mean, before the blend)."""
+
+__all__ = ["NEW_ITEMS", "VARIANTS", "RecommenderScorer"]
 
 _FITTED: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 """Fitted models of the current run, keyed by training log identity, name and options."""
@@ -53,6 +64,10 @@ class RecommenderScorer:
         n_candidates: candidates per shopper (the recommender's ``n_candidates``).
         config: a :class:`shelfwise.config.CandidatesConfig` (default: the defaults).
         seed: seed of the policy and the validation sample.
+        record_sources: keep the candidates' sources of the last :meth:`score` call in
+            :attr:`last_sources`.
+        new_items: one of :data:`NEW_ITEMS` (``neutral-popularity`` is a what-if for the
+            cold-start benchmark, not what ``recommend`` serves).
     """
 
     name = "shelfwise"
@@ -60,9 +75,14 @@ class RecommenderScorer:
     def __init__(self, content: np.ndarray, *, variant: str = "default",
                  item_model: str = "ease", sequence_model: str | None = "sasrec",
                  model_options: Mapping[str, Mapping[str, Any]] | None = None,
-                 n_candidates: int = 100, config: Any = None, seed: int = 0) -> None:
+                 n_candidates: int = 100, config: Any = None, seed: int = 0,
+                 record_sources: bool = False, new_items: str = "as-served") -> None:
         if variant not in VARIANTS:
             raise ConfigError(f"unknown variant {variant!r}; choose one of: {', '.join(VARIANTS)}")
+        if new_items not in NEW_ITEMS:
+            raise ConfigError(f"unknown new_items {new_items!r}; choose one of: "
+                              f"{', '.join(NEW_ITEMS)}")
+        self.new_items = new_items
         self.content = np.asarray(content, np.float32)
         self.variant = variant
         self.item_model_name = item_model
@@ -75,6 +95,10 @@ class RecommenderScorer:
         self.policy: Any = None
         self.blend: dict[str, float] | None = None
         self.blend_users = 0
+        self.record_sources = bool(record_sources)
+        self.last_sources: list[dict[int, tuple[str, ...]]] = []
+        """Per shopper of the last ``score`` call (with ``record_sources``): item index ->
+        the candidate sources that retrieved it. Items not in it ranked below the candidates."""
 
     def _model(self, name: str) -> Any:
         from encoders.behaviour import make_behaviour_model, with_content
@@ -147,7 +171,7 @@ class RecommenderScorer:
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         """Scores ``(len(histories), n_items)``: candidates by policy logits + blend first."""
         from encoders.fusion import UserStateBuilder
-        from shelfwise.candidates import policy_logits
+        from shelfwise.candidates import FEATURE_NAMES, policy_logits
 
         if self.sources is None:
             raise ConfigError("RecommenderScorer.score called before fit")
@@ -157,6 +181,11 @@ class RecommenderScorer:
         builder = UserStateBuilder()
         beh = src.behaviour
         out = np.empty((len(histories), len(ids)), np.float32)
+        self.last_sources = []
+        no_events = None
+        if self.new_items == "neutral-popularity" and beh is not None:
+            no_events = np.asarray(beh.popularity()) == 0  # (n_items,) log1p(0 events)
+        pop_col = FEATURE_NAMES.index("popular_score")
         for u, hist in enumerate(histories):
             hist = np.asarray(hist, np.int64)[-src.config.history_items:]
             state = builder.build(self.content[hist], None) if self.variant != "behaviour" \
@@ -169,10 +198,19 @@ class RecommenderScorer:
             out[u] = below - 1e3
             if len(cs):
                 logits = cs.prior.copy()
+                if no_events is not None:
+                    new = no_events[[beh.index_of[p] for p in cs.ids]]
+                    if new.any():
+                        feats = cs.features.astype(np.float64)
+                        feats[new, pop_col] = 0.0
+                        logits = feats @ src.weights
                 if self.policy is not None:
                     logits += src.policy_scale * policy_logits(self.policy, state,
                                                                cs.vectors).mean(axis=0)
                 out[u, [row_of[p] for p in cs.ids]] = logits
+            if self.record_sources:
+                self.last_sources.append({row_of[p]: s for p, s in
+                                          zip(cs.ids, cs.sources, strict=True)})
         return out
 
 

@@ -140,6 +140,8 @@ class TextEncoder:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         if not texts:
             return np.zeros((0, self._dim), dtype=np.float32)
+        if len(texts) == 1:  # a shopper's query: per request, so skip encode()'s set-up
+            return l2_normalise(self._forward_one(texts[0]))
         vecs = self._model.encode(
             texts,
             batch_size=batch_size,
@@ -148,6 +150,26 @@ class TextEncoder:
             normalize_embeddings=True,
         )
         return l2_normalise(vecs)
+
+    def _forward_one(self, text: str) -> np.ndarray:
+        """One text through the model's modules, as ``encode`` runs a batch: ``(1, dim)``.
+
+        ``SentenceTransformer.encode`` switches the model to eval mode, looks up its device
+        and sorts the batch by length on every call: about 2.5 ms per call on one core, a
+        fifth of a one-query forward pass. The modules and their inputs are the same, so the
+        vector is the same.
+        """
+        import torch
+
+        model = self._model
+        if model.training:
+            model.eval()
+        prepare = getattr(model, "preprocess", None) or model.tokenize  # tokenize before 6.0
+        features = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v
+                    for k, v in prepare([text]).items()}
+        with torch.inference_mode():
+            out = model(features)["sentence_embedding"]
+        return out.float().cpu().numpy()
 
 
 def _load_sentence_transformer(path: str, device: str, requested: str) -> Any:

@@ -342,6 +342,15 @@ class Recommender:
             ConfigError: ``k`` < 1 or an empty ``user_id``.
             UnknownProductError: ``similar_to`` is not in the catalog.
         """
+        from shelfwise.threads import one_thread
+
+        with one_thread():  # small arrays: one thread is faster (see shelfwise.threads)
+            return self._recommend(user_id, query, filters, k, rng, session_id=session_id,
+                                   exclude_ids=exclude_ids, similar_to=similar_to)
+
+    def _recommend(self, user_id: str, query: str | None, filters: Any, k: int,
+                   rng: np.random.Generator | None, *, session_id: str | None,
+                   exclude_ids: Sequence[str], similar_to: str | None) -> RecommendResponse:
         if not isinstance(user_id, str) or not user_id:
             raise ConfigError("user_id must be a non-empty string")
         if k < 1:

@@ -261,7 +261,8 @@ class SASRecModel(BaseBehaviourModel):
 
         cfg: SASRecConfig = self.config  # type: ignore[assignment]
         out = np.zeros((len(histories), cfg.dim), np.float32)
-        self.net.eval()
+        if self.net.training:  # eval() walks every submodule: skip it per request
+            self.net.eval()
         with torch.inference_mode():
             for s in range(0, len(histories), cfg.score_batch_size):
                 chunk = histories[s:s + cfg.score_batch_size]

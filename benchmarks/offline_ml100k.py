@@ -261,19 +261,30 @@ def source_line(run: ColdRun) -> str:
               "through its content vector.\n")
 
 
-def cold_start_section(data: Any, content: np.ndarray, *, quick: bool, sasrec_seconds: float,
-                       n_boot: int, fitted_default: Any = None, fraction: float = COLD_FRACTION,
+def sasrec_stats(scorer: Any) -> str:
+    """One line on the SASRec training inside a fitted :class:`RecommenderScorer`."""
+    seq = getattr(getattr(getattr(scorer, "sources", None), "behaviour", None),
+                  "sequence_model", None)
+    st = getattr(getattr(seq, "inner", seq), "train_stats", None) or {}
+    if not st:
+        return "no SASRec"
+    return (f"SASRec {st.get('epochs')} epochs (best {st.get('best_epoch')}, val NDCG@10 "
+            f"{st.get('val_ndcg10')}), {float(st.get('cpu_seconds', 0.0)):.0f} CPU s")
+
+
+def cold_start_section(data: Any, content: np.ndarray, *, quick: bool, n_boot: int,
+                       sasrec_epochs: int = 20, fraction: float = COLD_FRACTION,
                        seed: int = COLD_SEED) -> tuple[list[str], dict[str, Any]]:
     """The cold-start experiment: markdown lines for the report and the figures as a dict.
 
     Args:
         data: the ML-100k interactions (possibly subsampled in quick mode).
         content: MiniLM vectors of the movies' product text ``(n_items, 384)``.
-        quick: short SASRec training.
-        sasrec_seconds: SASRec's training-time cap.
+        quick: short SASRec training (2 epochs, at most 20 s).
         n_boot: bootstrap resamples.
-        fitted_default: the headline run's ``shelfwise`` scorer, already fitted on the same
-            leave-last-out training part (reused as the no-holdout model); None: fit one.
+        sasrec_epochs: SASRec's epoch cap in both settings (no time cap, early stopping as
+            configured), so the two trainings differ only in their data, not in how busy the
+            machine was.
         fraction: share of the catalog held out.
         seed: seed of the held-out items.
     """
@@ -291,13 +302,15 @@ def cold_start_section(data: Any, content: np.ndarray, *, quick: bool, sasrec_se
     warm = np.setdiff1d(np.arange(len(es)), cold)
     all_users = np.arange(len(es))
     hist_held = [int(np.isin(h, held).sum()) for h in es.histories]
-    sasrec = {"max_epochs": 2, "max_seconds": 20.0} if quick else {"max_seconds": sasrec_seconds}
+    sasrec = {"max_epochs": 2, "max_seconds": 20.0} if quick else \
+        {"max_epochs": sasrec_epochs, "max_seconds": None}
 
     def shelfwise() -> Any:
         return RecommenderScorer(content, variant="default", model_options={"sasrec": sasrec},
                                  record_sources=True)
 
     runs: list[ColdRun] = []
+    trained: dict[str, str] = {}
     for setting, train in (("no holdout", split.train), ("held out", train_cold)):
         runs.append(run_cold("mostpop", setting, MostPopular(), train, es, held))
         runs.append(run_cold("ease", setting, make_behaviour_model("ease"), train, es, held))
@@ -305,9 +318,9 @@ def cold_start_section(data: Any, content: np.ndarray, *, quick: bool, sasrec_se
             runs.append(run_cold("ease+content", setting,
                                  with_content(make_behaviour_model("ease"), content), train, es,
                                  held))
-        reuse = setting == "no holdout" and fitted_default is not None
-        model = fitted_default if reuse else shelfwise()
-        runs.append(run_cold("shelfwise", setting, model, train, es, held, fit=not reuse))
+        model = shelfwise()
+        runs.append(run_cold("shelfwise", setting, model, train, es, held))
+        trained[setting] = sasrec_stats(model)
         if setting == "held out":  # the what-if, on the same fitted models and blend
             what_if = copy.copy(model)
             what_if.new_items = "neutral-popularity"
@@ -319,8 +332,10 @@ def cold_start_section(data: Any, content: np.ndarray, *, quick: bool, sasrec_se
     on_cold, _ = _intervals(runs, cold, ("hr", "ndcg"), n_boot, seed)
     on_warm, boot_warm = _intervals(runs, warm, ("ndcg",), n_boot, seed)
     n_slots = len(es) * COLD_K
-    fit_note = ("the headline run's fitted `shelfwise` model, scored again"
-                if fitted_default is not None else "fitted here")
+    sasrec_note = ("SASRec capped at 2 epochs / 20 s (quick mode)" if quick else
+                   f"SASRec capped at {sasrec_epochs} epochs with its early stopping and no "
+                   "time cap, so that both trainings differ only in their data, not in how "
+                   "busy the shared CPU was")
     lines = [
         "## Cold start: products held out of training",
         "",
@@ -341,7 +356,10 @@ def cold_start_section(data: Any, content: np.ndarray, *, quick: bool, sasrec_se
         "on the reduced log (shelfwise: EASE and SASRec each completed by content, the source "
         "blend fitted on the inner validation split, a fresh LinUCB), then ranks all "
         f"{data.n_items:,} movies for every test shopper; the no-holdout rows are the same "
-        f"models trained on the full training part (shelfwise: {fit_note}). Content: the "
+        "models trained the same way on the full training part (the shelfwise no-holdout "
+        "model is trained again here rather than reused from the headline table: "
+        f"{sasrec_note}; the training runs: "
+        + "; ".join(f"{k}: {v}" for k, v in trained.items()) + "). Content: the "
         "bundled all-MiniLM-L6-v2 vectors of each movie's product text (title, year, "
         "genres), as the shelfwise recommender uses. `ease+content` is EASE wrapped by "
         "`encoders.behaviour.with_content` alone, without the rest of the recommender. "
@@ -430,11 +448,16 @@ def cold_start_section(data: Any, content: np.ndarray, *, quick: bool, sasrec_se
     wi_share = on_all[(WHAT_IF, "held out", "new")]
     wi_hr = on_cold[(WHAT_IF, "held out", "hr")]
     measurable = share.low > 0
+    catalog_share = held.size / data.n_items
+    verdict = ("MISSED" if not measurable else
+               "met only narrowly (the interval excludes 0, but the rate is under a quarter "
+               "of their share of the catalog)" if share.value < 0.25 * catalog_share
+               else "met")
     lines += [
         "Target (issue 10: held-out new items are recommended at a measurable rate through "
-        f"content): {'met' if measurable else 'MISSED'} as served: shelfwise gives held-out "
+        f"content): {verdict}, as served: shelfwise gives held-out "
         f"movies {share.value:.1%} of all top-{COLD_K} slots (95% interval {share.low:.1%} "
-        f"to {share.high:.1%}; {share.value / max(held.size / data.n_items, 1e-12):.2f}x their "
+        f"to {share.high:.1%}; {share.value / max(catalog_share, 1e-12):.2f}x their "
         f"share of the catalog) and puts a cold shopper's held-out test item in the top "
         f"{COLD_K} for {swc.value:.1%} of the {cold.size} cold shoppers "
         f"(interval {swc.low:.1%} to {swc.high:.1%}); most-popular and EASE: 0 by "
@@ -481,6 +504,8 @@ def main() -> None:
                              "default: on, off with --quick)")
     parser.add_argument("--cold-fraction", type=float, default=COLD_FRACTION,
                         help="share of the movies held out in the cold-start section")
+    parser.add_argument("--cold-sasrec-epochs", type=int, default=20,
+                        help="SASRec's epoch cap in the cold-start section (no time cap)")
     parser.add_argument("--content-cache", type=Path,
                         default=Path.home() / ".cache" / "shelfwise" / "ml100k_minilm.npy",
                         help="where the movies' MiniLM vectors are cached")
@@ -509,9 +534,8 @@ def main() -> None:
     cold_lines: list[str] = []
     if cold_start:
         cold_lines, _ = cold_start_section(
-            data, content, quick=args.quick, sasrec_seconds=args.sasrec_seconds,
-            n_boot=n_boot, fitted_default=scorers.get("shelfwise"),
-            fraction=args.cold_fraction)
+            data, content, quick=args.quick, n_boot=n_boot,
+            sasrec_epochs=args.cold_sasrec_epochs, fraction=args.cold_fraction)
     # A second protocol, cheaper models only: the global time split.
     fast, _ = candidates([n for n in names if n != "sasrec"], args.quick, args.sasrec_seconds)
     ts = evaluate_offline(data, fast, OfflineConfig(split="time", ks=(10,), n_bootstrap=n_boot,

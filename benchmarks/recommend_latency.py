@@ -37,6 +37,20 @@ import numpy as np
 TARGET_MS = 30.0
 """The issue's target: /recommend p50 at 2,000 products."""
 
+BEFORE = (
+    "Before one thread per request (commit 15a6404, this script with 100 requests per row, "
+    "load 3.4-4.4): new visitor without query p50 25.3 ms, with a text query 526.1 ms; known "
+    "shopper without query 36.0 ms, with a text query 327.9 ms (CPU 285 ms); HTTP 15.8 and "
+    "67.1 ms. The time went to thread hand-offs, not work: numpy's OpenBLAS and torch's "
+    "OpenMP each split every small product over both cores, and on a machine whose cores "
+    "are taken by other jobs every split waited for a descheduled partner thread (a "
+    "(100, 386) @ (386, 386) product: 20 ms on 2 threads, 1 ms on one; MiniLM on one "
+    "query: 628 ms vs 35 ms). `shelfwise.threads.one_thread` now runs each request on one "
+    "thread; the engine also keeps the vectors of recent query texts, and MiniLM encodes "
+    "a single text without `SentenceTransformer.encode`'s per-call set-up (same vector)."
+)
+"""What the report says about the earlier numbers (measured once, on the commit named)."""
+
 
 def shopper_queries(catalog: Any, n: int, seed: int = 0) -> list[str]:
     """``n`` distinct queries like "sporty brown leather sneakers" from product attributes."""
@@ -243,6 +257,8 @@ def main() -> None:
         "| stage | calls | median ms |",
         "|---|---|---|",
         *stage_rows,
+        "",
+        BEFORE,
         "",
         f"Models: {', '.join(m.name for m in report.models)}.",
     ]

@@ -6,9 +6,10 @@ threads, each such call costs more in hand-off than it saves, and on a busy mach
 with the other cores taken, a thread waits for its descheduled partner at every barrier.
 Measured on the shared 2-core machine under load: ``(100, 386) @ (386, 386)`` took 20 ms with
 OpenBLAS's 2 threads and 1.0 ms with one; a MiniLM-sized linear layer 11.7 ms vs 0.6 ms; a
-whole text-query request 517 ms vs 30 ms (``benchmarks/reports/recommend_latency.md``). A
-server answers concurrent requests on several threads anyway, so one thread per request
-uses the cores as well as splitting each request would.
+known shopper's text-query request 328 ms vs 16 ms (p50,
+``benchmarks/reports/recommend_latency.md``). A server answers concurrent requests on
+several threads anyway, so one thread per request uses the cores as well as splitting each
+request would.
 
 :func:`one_thread` limits the pools for a ``with`` block (through threadpoolctl):
 
@@ -22,6 +23,7 @@ uses the cores as well as splitting each request would.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,29 +32,39 @@ from typing import Any
 __all__ = ["one_thread"]
 
 _lock = threading.Lock()
-_controller: Any = None
+_openmp: Any = None
+_modules_at_scan = -1
 
 
-def _pools() -> Any:
-    """The OpenMP pools of the process, found once (threadpoolctl scans the libraries).
+def _openmp_pools() -> Any:
+    """The process's OpenMP pools (a threadpoolctl controller), OpenBLAS set to one thread.
 
-    OpenBLAS is set to one thread at the same time, for good.
+    threadpoolctl finds pools by scanning the loaded libraries (about 1 ms), so the scan is
+    repeated only when something was imported since the last one: torch or FAISS loaded
+    after the first request bring their own pools.
     """
-    global _controller
-    with _lock:
-        if _controller is None:
-            from threadpoolctl import ThreadpoolController, threadpool_limits
+    global _openmp, _modules_at_scan
+    if len(sys.modules) != _modules_at_scan:
+        with _lock:
+            if len(sys.modules) != _modules_at_scan:
+                from threadpoolctl import ThreadpoolController, threadpool_limits
 
-            # not a ``with`` block: the setting stays (see the module docstring)
-            threadpool_limits(limits=1, user_api="blas")
-            _controller = ThreadpoolController().select(user_api="openmp")
-    return _controller
+                # not a ``with`` block: the setting stays (see the module docstring)
+                threadpool_limits(limits=1, user_api="blas")
+                _openmp = ThreadpoolController().select(user_api="openmp")
+                _modules_at_scan = len(sys.modules)
+    return _openmp
 
 
 @contextmanager
 def one_thread() -> Iterator[None]:
     """Numeric libraries use one thread inside the block (nestable, thread-safe)."""
-    limiter = _pools().limit(limits=1)  # OpenMP: this thread only
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        # torch sets a thread's OpenMP count on its first use in that thread (to the last
+        # torch.set_num_threads); let that happen first, or it would undo the limit
+        torch.get_num_threads()
+    limiter = _openmp_pools().limit(limits=1)  # OpenMP: this thread only
     try:
         yield
     finally:

@@ -38,9 +38,14 @@ def test_one_thread_limits_torch_per_thread_and_blas_for_good() -> None:
         with one_thread():
             return _threads()
 
-    # a web server runs each request on one of its worker threads
-    with ThreadPoolExecutor(1) as pool:
-        assert pool.submit(in_worker).result() == (1, _threads()[1])
+    # a web server runs each request on one of its worker threads, and torch gives a new
+    # thread the count of the last torch.set_num_threads on its first use there
+    torch.set_num_threads(2)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(in_worker).result() == (1, _threads()[1])
+    finally:
+        torch.set_num_threads(outside)
 
 
 class _CountingEncoders:
@@ -86,3 +91,25 @@ def test_query_vectors_are_cached_and_callers_get_their_own_copy(toy_engine) -> 
     assert enc.calls[-1] == ["red scarf"]  # another text is encoded
     with pytest.raises(ConfigError, match="non-empty"):
         engine.encode_query("  ")
+
+
+def test_one_thread_also_limits_libraries_loaded_after_its_first_use() -> None:
+    import subprocess
+    import sys
+
+    # a server may answer a request before torch is imported (a lazily loaded encoder)
+    code = (
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "from shelfwise.threads import one_thread\n"
+        "with one_thread():\n"
+        "    pass\n"
+        "import torch\n"
+        "def request():\n"
+        "    with one_thread():\n"
+        "        return torch.get_num_threads()\n"
+        "with ThreadPoolExecutor(1) as pool:\n"
+        "    print(pool.submit(request).result())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert out.stdout.strip() == "1", out.stderr

@@ -51,6 +51,16 @@ BEFORE = (
 )
 """What the report says about the earlier numbers (measured once, on the commit named)."""
 
+SPREAD = (
+    "Run to run on this shared machine: three full runs after the change (load 3.3-5.5) "
+    "gave p50s of 16.0-28.9 ms for the known shopper's text query in process and "
+    "27.7-43.8 ms through HTTP (20-26 ms CPU): the wall time follows the other jobs on the "
+    "two cores. What is left per text request is mostly MiniLM on one core (about 9 ms CPU), "
+    "the impression's commit (SQLite `synchronous=FULL`: one fsync, 1-6 ms wall) and, for "
+    "HTTP, FastAPI plus the test client in the same process (5-8 ms CPU)."
+)
+"""Spread of the wall times over the runs made for the report (measured, not generated)."""
+
 
 def shopper_queries(catalog: Any, n: int, seed: int = 0) -> list[str]:
     """``n`` distinct queries like "sporty brown leather sneakers" from product attributes."""
@@ -259,6 +269,8 @@ def main() -> None:
         *stage_rows,
         "",
         BEFORE,
+        "",
+        SPREAD,
         "",
         f"Models: {', '.join(m.name for m in report.models)}.",
     ]

@@ -38,7 +38,7 @@ TARGET_MS = 30.0
 """The issue's target: /recommend p50 at 2,000 products."""
 
 BEFORE = (
-    "Before one thread per request (commit 15a6404, this script with 100 requests per row, "
+    "Before one thread per request (commit bd60d62, this script with 100 requests per row, "
     "load 3.4-4.4): new visitor without query p50 25.3 ms, with a text query 526.1 ms; known "
     "shopper without query 36.0 ms, with a text query 327.9 ms (CPU 285 ms); HTTP 15.8 and "
     "67.1 ms. The time went to thread hand-offs, not work: numpy's OpenBLAS and torch's "

@@ -175,7 +175,7 @@ class SASRecModel(BaseBehaviourModel):
             torch.manual_seed(cfg.seed)
             rng = np.random.default_rng(cfg.seed)
             n = data.n_items
-            seqs = data.sequences()
+            seqs = [_collapse_repeats(s) for s in data.sequences()]
             train_seqs, val_hist, val_target = _split_validation(seqs, cfg, rng)
             windows = _windows(train_seqs, cfg.max_len)
             if windows.shape[0] == 0:
@@ -329,10 +329,28 @@ class _torch_threads:  # noqa: N801 - used like a function
         torch.set_num_threads(self.prev)
 
 
+def _collapse_repeats(seq: np.ndarray) -> np.ndarray:
+    """Consecutive events on one item become one step (view, add to cart, buy the same product).
+
+    Without this, a shop's typical view -> purchase pairs teach the model to predict the item
+    just seen, and early stopping measures exactly that.
+    """
+    seq = np.asarray(seq)
+    if seq.size < 2:
+        return seq
+    keep = np.ones(seq.size, dtype=bool)
+    keep[1:] = seq[1:] != seq[:-1]
+    return seq[keep]
+
+
 def _split_validation(seqs: list[np.ndarray], cfg: SASRecConfig, rng: np.random.Generator,
                       ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """Hold out the last item of a random share of users; returns (train, val_hist, target)."""
-    eligible = np.flatnonzero([len(s) >= 3 for s in seqs])
+    """Hold out the last item of a random share of users; returns (train, val_hist, target).
+
+    Only users whose last item is new to them are eligible, so validation measures predicting
+    the next product, not repeating one already in the history.
+    """
+    eligible = np.flatnonzero([len(s) >= 3 and s[-1] not in s[:-1] for s in seqs])
     n_val = min(int(round(cfg.val_fraction * eligible.size)), cfg.max_val_users)
     val_users = set(rng.choice(eligible, size=n_val, replace=False).tolist()) if n_val else set()
     train, hist, target = [], [], []

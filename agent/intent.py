@@ -85,7 +85,7 @@ class IntentVocab:
 
     categories: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Canonical category (exactly as the catalog names it) → lower-case words and phrases
-    that name it (``"Rain jackets": ("rain jacket", "jacket", "raincoat")``)."""
+    that name it (``{category: (its singular, its head word, each configured synonym)}``)."""
     colours: frozenset[str] = frozenset(DEFAULT_COLOURS)
     """Colour words and phrases (lower case)."""
     materials: frozenset[str] = frozenset(DEFAULT_MATERIALS)

@@ -57,6 +57,7 @@ import sqlite3
 import threading
 import time as _time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -969,11 +970,22 @@ class SQLiteEventStore:
         batch = list(events)
         conn = self._conn()
         out: list[bool] = []
+        with self._write(conn):
+            for ev in batch:
+                out.append(self._insert(conn, ev))
+        return out
+
+    @contextmanager
+    def _write(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """One IMMEDIATE write transaction: committed whole, or rolled back on any error.
+
+        Raises:
+            EventLogError: SQLite refused the write (nothing of it is stored).
+        """
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for ev in batch:
-                    out.append(self._insert(conn, ev))
+                yield
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -982,7 +994,6 @@ class SQLiteEventStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise EventLogError(f"cannot write to the event log {self.path}: {exc}") from exc
-        return out
 
     @staticmethod
     def _check_id_free_elsewhere(conn: sqlite3.Connection, ev: Event, own_table: str) -> None:
@@ -1018,25 +1029,15 @@ class SQLiteEventStore:
         rows = list(cols.rows()) if cols.presorted else \
             sorted(cols.rows(), key=lambda r: (r[1], r[4], r[0]))
         conn = self._conn()
-        try:
+        with self._write(conn):
             if not getattr(self._local, "bulk_cache", False):
                 # a bulk import touches pages all over the table: a bounded 64 MB page cache
                 conn.execute("PRAGMA cache_size=-65536")
                 self._local.bulk_cache = True
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                cur = conn.executemany(
-                    f"INSERT OR IGNORE INTO interactions ({','.join(_INTERACTION_COLS)}) "
-                    f"VALUES ({','.join('?' * len(_INTERACTION_COLS))})", rows)
-                added = int(cur.rowcount)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise EventLogError(f"cannot write to the event log {self.path}: {exc}") from exc
+            cur = conn.executemany(
+                f"INSERT OR IGNORE INTO interactions ({','.join(_INTERACTION_COLS)}) "
+                f"VALUES ({','.join('?' * len(_INTERACTION_COLS))})", rows)
+            added = int(cur.rowcount)
         return added
 
     def _insert(self, conn: sqlite3.Connection, ev: Event) -> bool:

@@ -98,9 +98,6 @@ def test_amounts(raw: str, value: float) -> None:
     assert parse_amount(raw) == pytest.approx(value)
 
 
-def test_long_digit_runs_are_fast() -> None:
-    import time
-
-    start = time.perf_counter()
+@pytest.mark.timeout(2)  # a hang guard against catastrophic regex backtracking, not a speed test
+def test_long_digit_runs_do_not_hang() -> None:
     parse_prices("under " + "1," * 20000 + " and 20-" * 5000)
-    assert time.perf_counter() - start < 2.0

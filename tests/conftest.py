@@ -58,3 +58,23 @@ def demo_engine(demo_workspace):
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+def _no_clip(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+    raise AssertionError("the CLIP loader was reached though no CLIP model was chosen")
+
+
+@pytest.fixture(scope="module")
+def offline_no_clip():
+    """Hub access fails fast and reaching the CLIP loader fails the test (module-wide).
+
+    Folders whose catalogs choose no CLIP model use it autouse (tests/images, tests/textonly).
+    """
+    from encoders.image import ClipEncoder
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setenv("TRANSFORMERS_OFFLINE", "1")
+        mp.setattr(ClipEncoder, "__init__", _no_clip)
+        yield
+

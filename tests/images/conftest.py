@@ -133,17 +133,7 @@ def refused_url():
     return f"http://127.0.0.1:{port}/nothing.png"
 
 
-def _no_clip(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
-    raise AssertionError("the CLIP loader was reached though no CLIP model was chosen")
-
-
 @pytest.fixture(scope="module", autouse=True)
-def offline_and_no_clip():
-    """Hub access fails fast and reaching the CLIP loader fails the test (module-wide)."""
-    from encoders.image import ClipEncoder
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.setenv("TRANSFORMERS_OFFLINE", "1")
-        mp.setattr(ClipEncoder, "__init__", _no_clip)
-        yield
+def offline_and_no_clip(offline_no_clip):
+    """Every test here runs offline with the CLIP loader forbidden (tests/conftest.py)."""
+    yield

@@ -18,20 +18,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _shop import write_catalog  # noqa: E402
 
 
-def _no_clip(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
-    raise AssertionError("the CLIP loader was reached for a catalog that chose no CLIP model")
-
-
 @pytest.fixture(scope="module", autouse=True)
-def offline_and_no_clip():
-    """Hub access fails fast and the CLIP loader fails the test (module-wide)."""
-    from encoders.image import ClipEncoder
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.setenv("TRANSFORMERS_OFFLINE", "1")
-        mp.setattr(ClipEncoder, "__init__", _no_clip)
-        yield
+def offline_and_no_clip(offline_no_clip):
+    """Every test here runs offline with the CLIP loader forbidden (tests/conftest.py)."""
+    yield
 
 
 def ingest(workspace_root: Path, catalog: Path, *extra: str) -> dict:

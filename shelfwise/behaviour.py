@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from encoders.artefacts import read_json_object
 from shelfwise.errors import ConfigError, IndexError_, ShelfwiseError
 from shelfwise.workspace import Workspace
 
@@ -60,6 +61,8 @@ SASREC_MIN_EVENTS = 3
 """Events a shopper needs to count as a sequence (one to predict, two to learn the order)."""
 
 MANIFEST = "manifest.json"
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+"""Largest manifest read back (model names, roles and the blend: a few kB)."""
 
 
 class BehaviourModelError(ShelfwiseError):
@@ -281,13 +284,7 @@ def read_manifest(root: Path) -> dict[str, Any]:
     path = root / MANIFEST
     if not path.is_file():
         return {}
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BehaviourModelError(f"{path}: not readable JSON ({exc})") from exc
-    if not isinstance(doc, dict):
-        raise BehaviourModelError(f"{path}: expected a JSON object")
-    return doc
+    return read_json_object(path, BehaviourModelError, max_bytes=MAX_MANIFEST_BYTES)
 
 
 def write_manifest(root: Path, manifest: Mapping[str, Any]) -> None:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_chec
 
 import numpy as np
 
+from encoders.artefacts import read_json_object
 from encoders.errors import ConfigError, EncoderError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,6 +43,8 @@ if TYPE_CHECKING:  # pragma: no cover
 CONFIG_FILE = "config.json"
 ARRAYS_FILE = "arrays.npz"
 FORMAT_VERSION = 1
+MAX_CONFIG_BYTES = 512 * 1024 * 1024
+"""Largest ``config.json`` read back (it lists every item id: tens of millions fit)."""
 
 EASE_MAX_ITEMS = 20_000
 """Largest catalog for which :func:`choose_item_model` picks EASE.
@@ -673,12 +676,8 @@ def read_model_files(folder: Path) -> SavedModel:
     for p in (cfg_path, npz_path):
         if not p.is_file():
             raise EncoderError(f"behaviour model file {p} is missing")
-    try:
-        doc = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EncoderError(f"{cfg_path}: not readable JSON ({exc})") from exc
-    if not isinstance(doc, dict):
-        raise EncoderError(f"{cfg_path}: expected a JSON object")
+    # no NaN, no overflowing numbers, no nesting that crashes the parser (encoders.artefacts)
+    doc = read_json_object(cfg_path, EncoderError, max_bytes=MAX_CONFIG_BYTES)
     for key, typ in (("model", str), ("format_version", int), ("config", dict),
                      ("item_ids", list), ("arrays", dict), ("checksum", str)):
         if not isinstance(doc.get(key), typ):

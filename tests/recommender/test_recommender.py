@@ -14,9 +14,7 @@ from langchain_core.language_models import FakeListChatModel
 from agent.explain import Explainer
 from agent.policy import make_policy
 from agent.rerank import Reranker
-from shelfwise.engine import Engine
 from shelfwise.errors import ConfigError
-from shelfwise.events import SQLiteEventStore
 from shelfwise.recommender import Recommender, UnknownSlateError
 
 
@@ -30,15 +28,6 @@ class FakeScorer(FakeListChatModel):
 class BrokenScorer(FakeListChatModel):
     def next_token_logprobs(self, messages, candidates):
         raise RuntimeError("model crashed")
-
-
-@pytest.fixture()
-def world(demo_copy):
-    engine = Engine.open(demo_copy)
-    store = SQLiteEventStore(demo_copy.events_db)
-    yield engine, store
-    store.close()
-    engine.close()
 
 
 def _rec(world, reranker=None, **kw):

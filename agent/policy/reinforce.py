@@ -36,6 +36,7 @@ from agent.policy._torch import (
 )
 from agent.policy.base import (
     Feedback,
+    Learning,
     SlatePolicy,
     _non_negative,
     _positive,
@@ -73,6 +74,7 @@ class ReinforcePolicy(SlatePolicy):
     """Softmax policy trained with off-policy-corrected top-K REINFORCE."""
 
     name = "reinforce"
+    learning = Learning("episode", off_policy=True)
     config_cls = ReinforceConfig
 
     def _init_params(self) -> None:

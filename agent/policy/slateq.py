@@ -36,6 +36,7 @@ from agent.policy._torch import (
 )
 from agent.policy.base import (
     Feedback,
+    Learning,
     SlatePolicy,
     _non_negative,
     _positive,
@@ -77,6 +78,7 @@ class SlateQPolicy(SlatePolicy):
     """SlateQ with a conditional-logit choice model, TD(0) targets and a target network."""
 
     name = "slateq"
+    learning = Learning("replay", off_policy=True)
     config_cls = SlateQConfig
 
     def _init_params(self) -> None:

@@ -1,18 +1,22 @@
 """The chat shopping assistant: message → intent → slate → rerank → grounded reasons.
 
-The assistant holds per-conversation state (last slate shown, last intent), merges follow-ups
-("cheaper", "not leather", "more like #3"), records reactions ("add #2 to cart") through the
-shop's tools, and never lets text change its rules: hard constraints (exclusions, price
-bounds) are applied in code after the tools return, the language model only contributes a
-bounded, blended score (:class:`agent.rerank.Reranker`), and reasons are grounding-checked
-(:class:`agent.explain.Explainer`). The shop itself sits behind :class:`ShopTools`, which the
-application layer implements (``agent`` does not import ``shelfwise``).
+The assistant holds per-conversation state (last slate shown, products seen since the last
+new request, last intent), resolves follow-ups against what was shown ("cheaper", "not
+leather", "more like the second one", "show me others": :mod:`agent.conversation`), records
+reactions ("add #2 to cart") through the shop's tools, answers messages that are not shopping
+requests with a short fixed answer and no slate (:mod:`agent.small_talk`), and never lets
+text change its rules: hard constraints (exclusions, price bounds, shown products) are applied
+in code after the tools return, the language model only contributes a bounded, blended score
+(:class:`agent.rerank.Reranker`), and reasons are grounding-checked
+(:class:`agent.explain.Explainer`). Product text in a reply is rendered as data
+(:mod:`agent.display`: one line, quoted, no role labels), so a title cannot forge a turn.
+The shop itself sits behind :class:`ShopTools`, which the application layer implements
+(``agent`` does not import ``shelfwise``).
 """
 
 from __future__ import annotations
 
 import re
-import statistics
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -22,10 +26,13 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from langchain_core.language_models import BaseChatModel
 
+from agent.conversation import product_phrases, resolve, summary
+from agent.display import as_data, quote
 from agent.explain import Explainer
-from agent.intent import Intent, IntentVocab, Reaction, parse_intent
+from agent.intent import Intent, IntentVocab, Reaction, parse_intent, parse_reaction
 from agent.products import ProductView, format_price
 from agent.rerank import Reranker
+from agent.small_talk import classify
 from encoders.errors import ConfigError
 
 
@@ -99,6 +106,16 @@ class AssistantReply:
     """Reactions logged through ``ShopTools.record``."""
     rerank_fallback: bool | None = None
     """None: no reranker; else whether it fell back to the policy order."""
+    summary: str = ""
+    """One line for a chat bubble ("Found 8 rain jackets up to $150."); ``text`` adds the
+    numbered list."""
+    kind: str = "shopping"
+    """What the message was (:data:`agent.small_talk.MessageKind`); only ``shopping`` gets
+    products."""
+    anchor: ProductView | None = None
+    """The product "more like …" anchored on, or None."""
+    dropped: list[str] = field(default_factory=list)
+    """Earlier filters dropped because the anchor breaks them."""
 
 
 @dataclass
@@ -106,20 +123,25 @@ class _Conversation:
     intent: Intent | None = None
     slate_id: str | None = None
     shown: list[ProductView] = field(default_factory=list)
+    seen: list[str] = field(default_factory=list)
+    """Ids shown since the last new request (what "show me others" leaves out)."""
     user_id: str | None = None
 
 
 def product_words(product: ProductView) -> set[str]:
-    """Lower-case words of the product's title and attribute values (its stated facts)."""
-    values = [str(v) for v in dict(product.attributes or {}).values()]
-    return set(re.findall(r"[a-z]+", " ".join([product.title, *values]).lower()))
+    """Lower-case words and phrases (up to 3 words) of a product's title and attribute values.
+
+    Its stated facts: ``{"olive", "green", "olive green", …}``.
+    """
+    return product_phrases(product)
 
 
 def violates(intent: Intent, product: ProductView) -> str | None:
     """Return the hard constraint of ``intent`` that ``product`` breaks, or None.
 
     Checks price bounds and excluded colours / materials against the product's attributes
-    and title (category wishes are left to retrieval; they are preferences, not filters).
+    and title (category wishes are left to retrieval; they are preferences, not filters),
+    products excluded by id (shown before, "show me others") and the anchor of "more like".
 
     Args:
         intent: the shopper's constraints.
@@ -134,6 +156,8 @@ def violates(intent: Intent, product: ProductView) -> str | None:
         return f"price {price} > {intent.max_price}"
     if intent.min_price is not None and price < intent.min_price - 1e-9:
         return f"price {price} < {intent.min_price}"
+    if product.id in intent.exclude_ids or product.id == intent.similar_to:
+        return "already shown" if product.id != intent.similar_to else "the anchor itself"
     words = product_words(product)
     for c in intent.exclude_colours:
         if c in words:
@@ -209,15 +233,23 @@ class ShoppingAssistant:
         conv = self._conv(conversation_id)
         if user_id:
             conv.user_id = user_id
+        verdict = classify(message, chat_model=self.intent_model,
+                           looks_like_shopping=self._looks_like_shopping(message))
+        if verdict.answer is not None:
+            # not a shopping request: a fixed answer, no slate, the conversation's state kept
+            return AssistantReply(verdict.answer, [], [], None, conv.intent or Intent(),
+                                  summary=verdict.answer, kind=verdict.kind)
         intent = parse_intent(message, vocab=self.vocab, chat_model=self.intent_model,
                               previous=conv.intent)
         recorded = self._record(conv, intent.reactions)
-        intent = self._follow_up(conv, intent)
         if recorded and not _asks_for_products(message, intent, conv.intent):
             text = "; ".join(f"{'Added to cart' if r.kind == 'purchase' else 'Noted'}: "
-                             f"#{r.pick}" for r in recorded) + "."
+                             f"#{r.pick} {quote(_title(conv, r.product_id), 60)}"
+                             for r in recorded) + "."
             conv.intent = intent
-            return AssistantReply(text, [], [], conv.slate_id, intent, recorded)
+            return AssistantReply(text, [], [], conv.slate_id, intent, recorded, summary=text)
+        res = resolve(intent, conv.shown, conv.seen)
+        intent = res.intent
 
         slate = self.tools.recommend(conversation_id, intent, self.k,
                                      user_id=conv.user_id or conversation_id)
@@ -227,17 +259,41 @@ class ShoppingAssistant:
         products = [p for p, _ in pairs]
         fallback: bool | None = None
         if self.reranker is not None and products:
-            res = self.reranker.rerank(intent.query or message, _summary(conv), products,
-                                       np.array([s for _, s in pairs]), min(self.k, len(products)))
-            products = [products[i] for i in res.order]
-            fallback = res.fallback
+            res_rr = self.reranker.rerank(intent.query or message, _summary(conv), products,
+                                          np.array([s for _, s in pairs]),
+                                          min(self.k, len(products)))
+            products = [products[i] for i in res_rr.order]
+            fallback = res_rr.fallback
         else:
             products = products[: self.k]
-        reasons = [e.text for e in self.explainer.explain_many(intent.query or message, products,
-                                                               _summary(conv))]
-        conv.intent, conv.slate_id, conv.shown = intent, slate.slate_id, products
-        return AssistantReply(_render(intent, products, reasons), products, reasons,
-                              slate.slate_id, intent, recorded, fallback)
+        reasons = [as_data(e.text, 300) for e in self.explainer.explain_many(
+            intent.query or message, products, _summary(conv))]
+        n_others = len(conv.seen) if intent.others else 0
+        line = summary(res, products, others=n_others)
+        new_request = not (intent.others or intent.cheaper or intent.more_like is not None)
+        seen = [] if new_request else list(conv.seen)
+        seen += [p.id for p in products if p.id not in seen]
+        # the served intent is remembered without its per-message references: a later
+        # "not red" keeps the anchor's category and price bounds, not the anchor
+        conv.intent = replace(intent, exclude_ids=frozenset(), others=False)
+        conv.slate_id = slate.slate_id if products else conv.slate_id
+        conv.shown = products or conv.shown
+        conv.seen = seen
+        return AssistantReply(_render(line, products, reasons), products, reasons,
+                              slate.slate_id if products else None, intent, recorded, fallback,
+                              summary=line, anchor=res.anchor, dropped=list(res.dropped))
+
+    def _looks_like_shopping(self, message: str) -> bool:
+        """A catalog word, a price, a pick or a refinement in the message."""
+        from agent.prices import parse_prices
+
+        intent = parse_intent(message, vocab=self.vocab)
+        return bool(intent.categories or intent.colours or intent.materials
+                    or intent.exclude_colours or intent.exclude_materials or intent.cheaper
+                    or intent.more_like is not None or intent.others
+                    or parse_reaction(message)
+                    or parse_prices(message).max_price is not None
+                    or parse_prices(message).min_price is not None)
 
     def _record(self, conv: _Conversation, reactions: Sequence[Reaction]) -> list[RecordedReaction]:
         out = []
@@ -250,30 +306,18 @@ class ShoppingAssistant:
             out.append(RecordedReaction(r.kind, r.pick, pid, conv.slate_id))
         return out
 
-    def _follow_up(self, conv: _Conversation, intent: Intent) -> Intent:
-        """Resolve references to the last slate ("cheaper", "more like #3")."""
-        if intent.cheaper and conv.shown:
-            # "cheaper": strictly below the median price of what was shown
-            median = statistics.median(float(p.price) for p in conv.shown)
-            cap = np.nextafter(median, -np.inf)
-            new_max = cap if intent.max_price is None else min(intent.max_price, cap)
-            intent = replace(intent, max_price=float(new_max))
-        if intent.more_like is not None and conv.shown:
-            idx = len(conv.shown) - 1 if intent.more_like == -1 else intent.more_like - 1
-            if 0 <= idx < len(conv.shown):
-                ref = conv.shown[idx]
-                intent = replace(intent, similar_to=ref.id,
-                                 query=intent.query or ref.title)
-        return intent
+
+def _title(conv: _Conversation, product_id: str) -> str:
+    return next((p.title for p in conv.shown if p.id == product_id), product_id)
 
 
 def _asks_for_products(message: str, intent: Intent, previous: Intent | None) -> bool:
-    if intent.cheaper or intent.more_like is not None:
+    if intent.cheaper or intent.more_like is not None or intent.others:
         return True
     prev = previous or Intent()
-    if replace(intent, reactions=(), query="") != replace(prev, reactions=(), query="",
-                                                         cheaper=False, more_like=None,
-                                                         similar_to=None):
+    if replace(intent, reactions=(), query="", source="rule") != replace(
+            prev, reactions=(), query="", cheaper=False, more_like=None, similar_to=None,
+            cheaper_than=None, others=False, exclude_ids=frozenset(), source="rule"):
         return True
     words = set(re.findall(r"[a-z]+", message.lower())) - _FILLER
     return bool(words - set(re.findall(r"[a-z]+", prev.query.lower())))
@@ -288,21 +332,11 @@ _FILLER = frozenset("i i'll ill we the a an one it that this to my cart basket m
 def _summary(conv: _Conversation) -> str:
     if not conv.shown:
         return ""
-    return "recently shown: " + "; ".join(p.title for p in conv.shown[:5])
+    return "recently shown: " + "; ".join(as_data(p.title, 80) for p in conv.shown[:5])
 
 
-def _render(intent: Intent, products: Sequence[ProductView], reasons: Sequence[str]) -> str:
-    if not products:
-        return "I found nothing that matches; try fewer constraints."
-    bits = []
-    if intent.categories:
-        bits.append("/".join(sorted(intent.categories)))
-    if intent.max_price is not None:
-        bits.append(f"up to {intent.max_price:.2f}")
-    if intent.exclude_materials or intent.exclude_colours:
-        bits.append("not " + ", ".join(sorted(intent.exclude_materials | intent.exclude_colours)))
-    head = "Here is what I found" + (f" ({'; '.join(bits)})" if bits else "") + ":"
-    lines = [f"{i}. {p.title} — {format_price(float(p.price), p.currency)} — {r}"
+def _render(line: str, products: Sequence[ProductView], reasons: Sequence[str]) -> str:
+    """The summary line, then one line per product (title quoted as data, reason one line)."""
+    lines = [f"{i}. {quote(p.title)} — {format_price(float(p.price), p.currency)} — {r}"
              for i, (p, r) in enumerate(zip(products, reasons, strict=True), start=1)]
-    return "\n".join([head, *lines])
-
+    return "\n".join([line, *lines])

@@ -4,31 +4,29 @@ The rule-based parser always runs: price phrases (:mod:`agent.prices`) become bo
 shop's vocabulary (:class:`IntentVocab`: its categories, colours and materials with synonyms,
 phrases and plurals, built from the catalog and config by ``shelfwise.vocabulary``) names
 the wanted and refused facts; a word the vocabulary does not know stays in the search query,
-so a catalog without jackets never gets a "jackets" filter. A chat model, when given, is
-asked for JSON (``prompts/intent.txt``), validated strictly with pydantic and restricted to
-the vocabulary; invalid output keeps the rule-based result and is counted in
-:data:`INTENT_STATS`. A ``previous`` intent is merged: follow-ups such as "cheaper" or "not
-leather" refine the last request.
+so a catalog without jackets never gets a "jackets" filter. A chat model, when given, fills
+a JSON schema over the shop's vocabulary (:mod:`agent.intent_llm`, which documents how its
+answer is checked and merged with the rules'); invalid output keeps the rule-based result and
+is counted in :data:`INTENT_STATS`. A ``previous`` intent is merged: follow-ups such as
+"cheaper", "not leather", "more like the second one" or "show me others" refine the last
+request (the assistant resolves what they refer to, :mod:`agent.conversation`). Word forms
+(singular, plural) come from the ``inflect`` library.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.explain import DEFAULT_COLOURS, DEFAULT_MATERIALS
 from agent.prices import parse_prices
-from agent.prompts import load_prompt, render_prompt, sanitize_data
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +36,13 @@ _PICK = r"(?:#\s?(\d+)|(?:number|no\.?|item|option)\s?(\d+)|(?:the\s+)?(" + "|".
     _ORDINALS) + r")(?:\s+one)?|\b(\d+)\b)"
 _PURCHASE_RE = r"\b(?:buy|purchase|order|take|add)\s+(?:me\s+)?" + _PICK
 _CLICK_RE = r"\b(?:like|love|open|view|details\s+(?:of|on|for))\s+" + _PICK
+_REF = r"(?:#\s?(\d+)|(?:number|no\.?|item|option)\s?(\d+)|(?:the\s+)?(" + "|".join(
+    _ORDINALS) + r")(?:\s+one)?)"
+"""A shown product by position, without bare numbers (``cheaper than 50`` is a price)."""
+_OTHERS_RE = (r"\b(?:(?:some|any|the|show me)\s+)?(?:others|other ones|other options|"
+              r"something else|anything else|something different|different ones|"
+              r"more options|more of (?:these|them|those)|next ones?|new ones)\b|"
+              r"^\s*(?:show me\s+)?(?:more|others?)(?:\s+please)?\s*[.!?]*\s*$")
 _SEARCH_WORDS = frozenset({"more", "similar", "something", "anything", "others", "things",
                            "stuff", "items", "ones"})
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9\-'&]*")
@@ -49,26 +54,47 @@ _MAX_PHRASE = 4
 def word_forms(phrase: str) -> set[str]:
     """Singular and plural forms of a word or phrase (its last word is inflected).
 
-    ``"rain jacket"`` → ``{"rain jacket", "rain jackets"}``; ``"dresses"`` → ``{"dresses",
-    "dress"}``; ``"accessory"`` → ``{"accessory", "accessories"}``. Crude English rules, no
-    dictionary: good enough for matching, never shown to anyone.
+    ``"rain jacket"`` → ``{"rain jacket", "rain jackets"}``; ``"scarves"`` → ``{"scarves",
+    "scarf"}``; ``"accessory"`` → ``{"accessory", "accessories"}``. Forms come from the
+    ``inflect`` library (:func:`agent.words.forms`).
     """
+    from agent.words import forms
+
     words = phrase.lower().split()
     if not words:
         return set()
-    head, w = " ".join(words[:-1]), words[-1]
-    forms = {w, w + "s"}
-    if w.endswith(("s", "x", "z", "ch", "sh")):
-        forms.add(w + "es")
-    if w.endswith("y") and len(w) > 2 and w[-2] not in "aeiou":
-        forms.add(w[:-1] + "ies")
-    if w.endswith("ies") and len(w) > 4:
-        forms.add(w[:-3] + "y")
-    if w.endswith("es") and len(w) > 4:
-        forms.add(w[:-2])
-    if w.endswith("s") and not w.endswith("ss") and len(w) > 3:
-        forms.add(w[:-1])
-    return {f"{head} {f}".strip() for f in forms if len(f) > 2 or f == w}
+    head = " ".join(words[:-1])
+    return {f"{head} {f}".strip() for f in forms(words[-1]) | {words[-1]}}
+
+
+def singular(phrase: str) -> str:
+    """The singular of a noun phrase (its last word, by ``inflect``): ``"scarves"`` → ``"scarf"``.
+
+    Case is kept except on the inflected word; a singular word is returned unchanged.
+    """
+    from agent.words import singular as one
+
+    words = phrase.split(" ")
+    last = one(words[-1])
+    return " ".join([*words[:-1], words[-1] if last == words[-1].lower() else last])
+
+
+def plural(phrase: str, count: int = 2) -> str:
+    """A noun phrase agreeing with ``count`` (last word inflected by ``inflect``).
+
+    ``plural("rain jacket", 8)`` → ``"rain jackets"``; ``plural("scarves", 1)`` → ``"scarf"``.
+    """
+    from agent.words import ENGINE
+
+    one = singular(phrase)
+    if count == 1:
+        return one
+    words = one.split(" ")
+    try:
+        many = str(ENGINE.plural_noun(words[-1]) or words[-1])
+    except Exception:  # noqa: BLE001 - inflect rejects odd tokens; keep the word
+        many = words[-1]
+    return " ".join([*words[:-1], many])
 
 
 @dataclass(frozen=True)
@@ -216,6 +242,16 @@ class Intent:
     """Reactions in the same message ("I like the second one")."""
     similar_to: str | None = None
     """Product id that ``more_like`` refers to (resolved by the assistant from its last slate)."""
+    cheaper_than: int | None = None
+    """1-based position of a shown product the shopper wants cheaper than ("cheaper than the
+    second one"); None with ``cheaper``: cheaper than the cheapest shown."""
+    others: bool = False
+    """The shopper asked for other products than those shown ("show me others")."""
+    exclude_ids: frozenset[str] = frozenset()
+    """Products not to show (set by the assistant: the shown ones for ``others``)."""
+    source: Literal["rule", "model"] = "rule"
+    """Who parsed the message: ``rule`` (the rule parser alone) or ``model`` (the chat
+    model's structured answer added to it, see :mod:`agent.intent_llm`)."""
 
     def merge(self, previous: Intent | None) -> Intent:
         """Apply this follow-up on top of ``previous`` (which may be None).
@@ -223,8 +259,9 @@ class Intent:
         New categories / colours / materials replace the old ones when given; exclusions
         accumulate (and a newly wanted value is no longer excluded); price bounds are kept
         unless restated (a kept bound that contradicts a restated one is dropped: "over 100"
-        then "under 50" means under 50); ``cheaper``, ``more_like`` and ``reactions`` are
-        per message.
+        then "under 50" means under 50); ``cheaper``, ``cheaper_than``, ``more_like``,
+        ``others``, ``exclude_ids``, ``similar_to``, ``source`` and ``reactions`` are per
+        message.
         """
         if previous is None:
             return self
@@ -244,7 +281,8 @@ class Intent:
             exclude_colours=ex_c, exclude_materials=ex_m,
             max_price=hi, min_price=lo, cheaper=self.cheaper, more_like=self.more_like,
             query=self.query or previous.query, reactions=self.reactions,
-            similar_to=self.similar_to)
+            similar_to=self.similar_to, cheaper_than=self.cheaper_than, others=self.others,
+            exclude_ids=self.exclude_ids, source=self.source)
 
 
 @dataclass
@@ -254,29 +292,13 @@ class IntentStats:
     llm_used: int = 0
     """Model answers that validated and were used."""
     llm_invalid: Counter[str] = field(default_factory=Counter)
-    """Model answers rejected, by reason (``json``, ``schema``, ``error``)."""
+    """Model answers rejected, by reason (``json``, ``schema``, ``error``), and answers whose
+    values outside the shop's vocabulary were dropped (``vocab``)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
 INTENT_STATS = IntentStats()
 """Process-wide counters of :func:`parse_intent` (model answers used / rejected)."""
-
-
-class _LLMIntent(BaseModel):
-    """Strict schema of the model's JSON answer."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    categories: list[str] = Field(default_factory=list)
-    colours: list[str] = Field(default_factory=list)
-    materials: list[str] = Field(default_factory=list)
-    exclude_colours: list[str] = Field(default_factory=list)
-    exclude_materials: list[str] = Field(default_factory=list)
-    max_price: float | int | None = None
-    min_price: float | int | None = None
-    cheaper: bool = False
-    more_like: int | None = None
-    query: str = ""
 
 
 def _pick_value(m: re.Match[str]) -> int | None:
@@ -325,6 +347,16 @@ def _rule_intent(message: str, vocab: IntentVocab) -> Intent:
     rest = prices.rest
     cheaper = bool(re.search(r"\b(?:cheaper|less expensive|lower price|more affordable)\b",
                              text)) and not re.search(r"cheaper than\s*\$?\d", text)
+    cheaper_than = None
+    m = re.search(r"\b(?:cheaper|less expensive|more affordable)\s+than\s+" + _REF, rest)
+    if m:
+        cheaper, cheaper_than = True, _pick_value(m)
+        rest = rest.replace(m.group(0), " ")
+    others = False
+    m = re.search(_OTHERS_RE, rest)
+    if m:
+        others = True
+        rest = rest.replace(m.group(0), " ")
     more_like = None
     m = re.search(r"\b(?:more|similar|others?)\s+(?:like|to)\s+" + _PICK, rest) or \
         re.search(r"^\s*like\s+" + _PICK + r"\s*$", rest)
@@ -371,61 +403,7 @@ def _rule_intent(message: str, vocab: IntentVocab) -> Intent:
     query = re.sub(r"\s+", " ", re.sub(r"[^\w\s\-']", " ", rest)).strip()
     return Intent(frozenset(cats), frozenset(cols), frozenset(mats), frozenset(ex_c),
                   frozenset(ex_m), max_price, min_price, cheaper, more_like, query,
-                  tuple(parse_reaction(message)))
-
-
-def _word_list(words: Iterable[str], max_chars: int = 2000) -> str:
-    """Sorted, sanitised, comma-separated words for a prompt (cut at ``max_chars``)."""
-    return sanitize_data(", ".join(sanitize_data(w, 60) for w in sorted(words)), max_chars)
-
-
-def _llm_intent(message: str, vocab: IntentVocab, chat_model: BaseChatModel,
-                rule: Intent) -> Intent | None:
-    # the vocabulary comes from the catalog: merchant text, so sanitised like any other data
-    user = render_prompt("intent", message=sanitize_data(message, 500),
-                         categories=_word_list(vocab.categories),
-                         colours=_word_list(vocab.colours),
-                         materials=_word_list(vocab.materials))
-    try:
-        answer = chat_model.invoke([SystemMessage(load_prompt("system").strip()),
-                                    HumanMessage(user)])
-        text = answer.content if isinstance(answer.content, str) else str(answer.content)
-    except Exception as exc:  # any backend error keeps the rule-based result
-        reason, detail = "error", repr(exc)
-    else:
-        m = re.search(r"\{.*\}", text, re.DOTALL)
-        try:
-            data = json.loads(m.group(0) if m else text)
-        except json.JSONDecodeError as exc:
-            reason, detail = "json", str(exc)
-        else:
-            try:
-                parsed = _LLMIntent.model_validate(data)
-                cats = {vocab.category_of(c) or "?" for c in parsed.categories}
-                cols = {c.lower() for c in parsed.colours + parsed.exclude_colours}
-                mats = {c.lower() for c in parsed.materials + parsed.exclude_materials}
-                bad = ({"?"} & cats) | (cols - vocab.colours) | (mats - vocab.materials)
-                if bad:
-                    raise ValueError(f"words outside the vocabulary: {sorted(bad)}")
-                for p in (parsed.max_price, parsed.min_price):
-                    if p is not None and p < 0:
-                        raise ValueError("negative price")
-            except (ValidationError, ValueError) as exc:
-                reason, detail = "schema", str(exc)[:200]
-            else:
-                with INTENT_STATS._lock:
-                    INTENT_STATS.llm_used += 1
-                low = lambda xs: frozenset(x.lower() for x in xs)  # noqa: E731
-                return Intent(frozenset(cats), low(parsed.colours), low(parsed.materials),
-                              low(parsed.exclude_colours), low(parsed.exclude_materials),
-                              None if parsed.max_price is None else float(parsed.max_price),
-                              None if parsed.min_price is None else float(parsed.min_price),
-                              parsed.cheaper, parsed.more_like, parsed.query or rule.query,
-                              rule.reactions)
-    with INTENT_STATS._lock:
-        INTENT_STATS.llm_invalid[reason] += 1
-    logger.info("intent model answer rejected (%s): %s", reason, detail)
-    return None
+                  tuple(parse_reaction(message)), cheaper_than=cheaper_than, others=others)
 
 
 def parse_intent(message: str, *, vocab: IntentVocab | None = None,
@@ -436,9 +414,10 @@ def parse_intent(message: str, *, vocab: IntentVocab | None = None,
     Args:
         message: the shopper's message (untrusted).
         vocab: categories, colours, materials and synonyms (defaults when None).
-        chat_model: optional LangChain chat model for JSON extraction; its answer is used
-            only when it validates, and rule-based hard constraints (price bounds and
-            exclusions the rules found) are always kept.
+        chat_model: optional LangChain chat model for structured extraction
+            (:func:`agent.intent_llm.model_intent`); its answer is checked against the
+            vocabulary and the message and merged by :func:`agent.intent_llm.merge_model_intent`
+            (the rules win on what they found).
         previous: the conversation's last intent, or None.
 
     Returns:
@@ -448,16 +427,9 @@ def parse_intent(message: str, *, vocab: IntentVocab | None = None,
     vocab = vocab or IntentVocab()
     intent = _rule_intent(message, vocab)
     if chat_model is not None:
-        llm = _llm_intent(message, vocab, chat_model, intent)
-        if llm is not None:
-            intent = replace(
-                llm, categories=llm.categories | intent.categories,
-                exclude_colours=llm.exclude_colours | intent.exclude_colours,
-                exclude_materials=llm.exclude_materials | intent.exclude_materials,
-                colours=(llm.colours | intent.colours) - intent.exclude_colours,
-                materials=(llm.materials | intent.materials) - intent.exclude_materials,
-                max_price=intent.max_price if intent.max_price is not None else llm.max_price,
-                min_price=intent.min_price if intent.min_price is not None else llm.min_price,
-                cheaper=intent.cheaper or llm.cheaper,
-                more_like=intent.more_like if intent.more_like is not None else llm.more_like)
+        from agent.intent_llm import merge_model_intent, model_intent
+
+        answer = model_intent(message, vocab, chat_model)
+        if answer is not None:
+            intent = merge_model_intent(intent, answer, message)
     return intent.merge(previous)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from agent.assistant import ShoppingAssistant
     from agent.explain import GroundingVocab
     from agent.intent import Intent, IntentVocab
+    from shelfwise.config import LLMConfig
     from shelfwise.engine import Engine
     from shelfwise.recommender import Recommender, RecommendResponse
     from shelfwise.workspace import Workspace
@@ -109,6 +110,9 @@ class WorkspaceShopTools:
         self.events_recorded = 0
         """New click / purchase events logged through :meth:`record`."""
         self._last: OrderedDict[str, RecommendResponse] = OrderedDict()
+        self.llm_stats: Any = None
+        """``() -> dict`` of the language model's calls and fallbacks
+        (:func:`shelfwise.llm_setup.llm_summary`), set by :func:`open_assistant`."""
 
     def last_response(self, conversation_id: str) -> RecommendResponse | None:
         """The recommender's last response in a conversation (fallback flags, propensities)."""
@@ -132,7 +136,7 @@ class WorkspaceShopTools:
             raise ConfigError(f"min_price {lo} is above max_price {hi}")
         flt = SearchFilter(categories=frozenset(intent.categories) or None, min_price=lo,
                            max_price=hi, in_stock_only=self.in_stock_only,
-                           exclude_ids=self.excluded_ids(intent))
+                           exclude_ids=self.excluded_ids(intent) | intent.exclude_ids)
         if k is None or not (intent.colours or intent.materials):
             return flt
         from dataclasses import replace
@@ -275,7 +279,8 @@ def _load_or_make_policy(ws: Workspace, name: str, dim: int) -> Any:
 
 def open_assistant(workspace: Workspace | str | None = None, *, llm: bool = True,
                    policy: str = "linucb", k: int = 5, chat_model: Any = None,
-                   llm_weight: float | None = None) -> ShoppingAssistant:
+                   llm_weight: float | None = None,
+                   llm_config: LLMConfig | None = None) -> ShoppingAssistant:
     """A chat shopping assistant over a built workspace.
 
     Args:
@@ -285,8 +290,11 @@ def open_assistant(workspace: Workspace | str | None = None, *, llm: bool = True
         policy: policy name; loaded from ``workspace.policies_dir / policy`` when a checkpoint
             exists, else a fresh one.
         k: products per answer.
-        chat_model: the LangChain chat model (default ``agent.llm.default_chat_model()``).
-        llm_weight: the model's weight in the served blend (default the recommender's).
+        chat_model: the LangChain chat model (default: the one ``llm_config`` names).
+        llm_weight: the model's weight in the served blend (default ``llm_config``'s
+            ``rerank_weight``); at 0 the model's score call is skipped (no reranker).
+        llm_config: the ``[llm]`` settings (default: the workspace's ``shelfwise.toml``,
+            see :func:`shelfwise.llm_setup.resolve_llm_config`).
 
     Returns:
         The assistant; ``assistant.tools`` is the :class:`WorkspaceShopTools` and
@@ -306,20 +314,19 @@ def open_assistant(workspace: Workspace | str | None = None, *, llm: bool = True
     engine = Engine.open(ws)
     pol = _load_or_make_policy(ws, policy, engine.dim)
     store = SQLiteEventStore(ws.events_db)
+    from shelfwise.llm_setup import make_reranker, open_chat_model, resolve_llm_config
+
+    cfg = llm_config if llm_config is not None else resolve_llm_config(ws.config_file)
+    if llm_weight is not None:
+        cfg = cfg.model_copy(update={"rerank_weight": float(llm_weight)})
     reranker = model = None
-    if llm:
-        from agent.rerank import Reranker
-
-        if chat_model is None:
-            from agent.llm import default_chat_model
-
-            chat_model = default_chat_model()
-        model = chat_model
-        reranker = Reranker(model)
-    kw = {} if llm_weight is None else {"llm_weight": llm_weight}
+    if llm and (chat_model is not None or cfg.backend != "none"):
+        model = chat_model if chat_model is not None else open_chat_model(cfg)
+        # no score call at weight 0 unless [llm] always_score asks for the scores
+        reranker = make_reranker(cfg, model)
     # The recommender reranks (so the logged order and propensities are what is served); the
     # assistant only explains, with grounding-checked model sentences or templates.
-    rec = Recommender(engine, pol, store, reranker, **kw)
+    rec = Recommender(engine, pol, store, reranker, llm_weight=cfg.rerank_weight)
     from shelfwise.online_checkpoints import enable_for_workspace
 
     # online updates of earlier chats and servers on this policy continue (``[online]``);
@@ -327,4 +334,7 @@ def open_assistant(workspace: Workspace | str | None = None, *, llm: bool = True
     enable_for_workspace(rec, ws)
     tools = WorkspaceShopTools(engine, rec)
     explainer = Explainer(model, vocab=grounding_vocab(engine))
+    from shelfwise.llm_setup import llm_summary
+
+    tools.llm_stats = lambda: llm_summary(cfg, model, reranker, rec, explainer)
     return ShoppingAssistant(tools, None, explainer, intent_vocab(engine), k=k)

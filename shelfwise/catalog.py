@@ -31,6 +31,11 @@ Columns of a plain table (header matching ignores case, spaces, ``_`` and ``-``;
   loads without an image (a text-only vector) and is listed as "image missing", with the
   reason, in the side file and the summary.
 * ``url`` is the product page (``http(s)://``), shown as "Open" on the web page.
+* ``bid`` is the cost per click the shop earns when the product is clicked as an ad: a plain
+  number ``>= 0`` (empty means 0). ``sponsored`` (true/false, yes/no, 1/0; empty means "true
+  when the bid is above 0") says whether the product may fill the sponsored slots of a slate
+  (``[sponsored] positions``, :mod:`shelfwise.sponsored`). A malformed bid or flag rejects the
+  row, naming the field.
 * ``in_stock`` accepts true/false, yes/no, 1/0, quantities (``> 0`` in stock) and the
   availability words ``in_stock``, ``in stock``, ``out_of_stock``, ``out of stock``,
   ``preorder``, ``backorder``. Preorder and backorder count as **not in stock** (they cannot
@@ -73,6 +78,8 @@ KNOWN_FIELDS = (
     "image",
     "url",
     "in_stock",
+    "bid",
+    "sponsored",
 )
 MAX_TEXT_CHARS = 100_000
 """Longest text field accepted (a description of 100k characters is already a mistake)."""
@@ -95,6 +102,8 @@ class Product:
             until ``shelfwise images fetch``), or ``None``.
         in_stock: Whether the product can be bought and shipped now.
         url: The product's page in the shop (``http(s)://``), or ``None``.
+        sponsored: Whether the product is an ad candidate (fills sponsored slots only).
+        bid: Cost per click paid when the product is clicked in a sponsored slot, ``>= 0``.
     """
 
     id: str
@@ -107,6 +116,14 @@ class Product:
     image: str | None = None
     in_stock: bool = True
     url: str | None = None
+    sponsored: bool = False
+    bid: float = 0.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.bid, bool) or not isinstance(self.bid, int | float) or not (
+                math.isfinite(self.bid) and self.bid >= 0):
+            raise CatalogError(f"product {self.id!r}: bid must be a finite number >= 0, "
+                               f"got {self.bid!r}")
 
     def text(self) -> str:
         """The text the text encoder embeds: title, category, attributes, description."""
@@ -123,6 +140,8 @@ class Product:
         data = asdict(self)
         if data["url"] is None:  # hashes of products without a link stay as they were
             del data["url"]
+        if not data["sponsored"] and not data["bid"]:  # nor do those of products without ads
+            del data["sponsored"], data["bid"]
         text = json.dumps(data, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
 
@@ -320,6 +339,43 @@ def _in_stock(raw: Mapping[str, Any]) -> tuple[bool, str | None]:
         raise _RowError("in_stock", str(exc)) from None
 
 
+def _bid(raw: Mapping[str, Any]) -> float:
+    value = raw.get("bid")
+    if _blank(value):
+        return 0.0
+    if isinstance(value, bool):
+        raise _RowError("bid", f"must be a number >= 0 (cost per click), got {_show(value)}")
+    try:
+        bid = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError, OverflowError):
+        raise _RowError("bid", f"must be a number >= 0 (cost per click), got "
+                        f"{_show(value)}") from None
+    if not math.isfinite(bid) or bid < 0:
+        raise _RowError("bid", f"must be a finite number >= 0 (cost per click), got "
+                        f"{_show(value)}")
+    return bid
+
+
+_TRUE = ("true", "yes", "y", "1")
+_FALSE = ("false", "no", "n", "0")
+
+
+def _sponsored(raw: Mapping[str, Any], bid: float) -> bool:
+    value = raw.get("sponsored")
+    if _blank(value):
+        return bid > 0
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    word = str(value).strip().lower() if isinstance(value, str) else None
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise _RowError("sponsored", f"must be true/false, yes/no or 1/0, got {_show(value)}")
+
+
 def _attributes(raw: Mapping[str, Any]) -> dict[str, str]:
     from shelfwise.feeds.records import attribute_key
 
@@ -439,6 +495,8 @@ def _parse(raw: Mapping[str, Any], base: Path, default_currency: str) -> tuple[P
     if word is not None:
         attributes.setdefault("availability", word)
     url = _text(raw, "url", required=False)
+    bid = _bid(raw)
+    sponsored = _sponsored(raw, bid)
     product = Product(
         id=product_id,
         title=title,
@@ -450,6 +508,8 @@ def _parse(raw: Mapping[str, Any], base: Path, default_currency: str) -> tuple[P
         image=image,
         in_stock=in_stock,
         url=_web_address(url, "url") if url else None,
+        sponsored=sponsored,
+        bid=bid,
     )
     return product, missing
 
@@ -656,7 +716,9 @@ CREATE TABLE IF NOT EXISTS products (
     in_stock INTEGER NOT NULL,
     content_hash TEXT NOT NULL,
     position INTEGER NOT NULL,
-    url TEXT
+    url TEXT,
+    sponsored INTEGER NOT NULL DEFAULT 0,
+    bid REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS products_category ON products(category);
 """
@@ -681,6 +743,11 @@ class CatalogStore:
         if "url" not in columns:  # product page links arrived after the first release
             with self._db:
                 self._db.execute("ALTER TABLE products ADD COLUMN url TEXT")
+        if "sponsored" not in columns:  # sponsored slots (ads) arrived later still
+            with self._db:
+                self._db.execute(
+                    "ALTER TABLE products ADD COLUMN sponsored INTEGER NOT NULL DEFAULT 0")
+                self._db.execute("ALTER TABLE products ADD COLUMN bid REAL NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         self._db.close()
@@ -700,18 +767,22 @@ class CatalogStore:
                 p.content_hash(),
                 start + offset,
                 p.url,
+                int(p.sponsored),
+                float(p.bid),
             )
             for offset, p in enumerate(products)
         ]
 
     _INSERT = (
         "INSERT INTO products (id, title, description, category, price, currency, attributes, "
-        "image, in_stock, content_hash, position, url) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+        "image, in_stock, content_hash, position, url, sponsored, bid) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
         "ON CONFLICT(id) DO UPDATE SET "
         "title=excluded.title, description=excluded.description, "
         "category=excluded.category, price=excluded.price, currency=excluded.currency, "
         "attributes=excluded.attributes, image=excluded.image, "
-        "in_stock=excluded.in_stock, content_hash=excluded.content_hash, url=excluded.url"
+        "in_stock=excluded.in_stock, content_hash=excluded.content_hash, url=excluded.url, "
+        "sponsored=excluded.sponsored, bid=excluded.bid"
     )
 
     def upsert(self, products: Iterable[Product]) -> int:
@@ -792,9 +863,12 @@ class CatalogStore:
             image=row[7],
             in_stock=bool(row[8]),
             url=row[9],
+            sponsored=bool(row[10]),
+            bid=float(row[11]),
         )
 
-    _COLUMNS = "id, title, description, category, price, currency, attributes, image, in_stock, url"
+    _COLUMNS = ("id, title, description, category, price, currency, attributes, image, in_stock, "
+                "url, sponsored, bid")
 
     def get(self, product_id: str) -> Product | None:
         """The product with this id, or ``None``."""

@@ -4,7 +4,8 @@ A column is found for each product field by, in order: the column map (``--map``
 ``[catalog] columns``), a column of the same name (case, spacing, ``_``/``-`` ignored), then a
 few common aliases: ``link``/``product_url`` for ``url``; ``image_link``/``image_url``/
 ``image_src`` for ``image``; ``availability``/``stock`` for ``in_stock``; ``body_html`` for
-``description``. Columns named ``attr_<name>`` become attributes (so ``--map
+``description``; ``cpc``/``cost_per_click``/``max_cpc`` for ``bid``; ``is_sponsored``/
+``promoted`` for ``sponsored``. Columns named ``attr_<name>`` become attributes (so ``--map
 attr_brand=Vendor`` adds one). Any other column is not loaded and is listed in the summary.
 """
 
@@ -29,6 +30,8 @@ ALIASES = {
     "image": ("image_link", "image_url", "image_src"),
     "in_stock": ("availability", "stock"),
     "description": ("body_html",),
+    "bid": ("cpc", "cost_per_click", "max_cpc"),
+    "sponsored": ("is_sponsored", "promoted"),
 }
 """Other column names accepted for a field when no column has the field's own name."""
 

@@ -100,6 +100,23 @@ class SimConfig(BaseModel):
     """Half-life, in clicks, of the recency weights of the clicked-item mean in the state."""
     query_weight: float = Field(0.5, ge=0.0, le=1.0)
     """Weight of the intent query vector against the click history in the state."""
+    sponsored_share: float = Field(0.0, ge=0.0, le=1.0)
+    """Share of the catalogue marked sponsored (ad candidates), drawn with ``sponsored_seed``
+    (:func:`~shelfwise.sim.shoppers.sponsored_catalog`); 0 = no ads. A latent table with its own
+    ``sponsored`` and ``bid`` columns overrides the draw. Read by
+    :class:`~shelfwise.sim.ads.SponsoredSimBatch`; the plain ``SimBatch`` has no ads."""
+    bid_range: tuple[float, float] = (0.1, 1.0)
+    """Range ``(low, high)`` of the uniform bids (cost per click) of sponsored products."""
+    sponsored_seed: int = Field(0, ge=0)
+    """Seed of which products are sponsored and of their bids (the same in every run)."""
+    sponsored_positions: tuple[int, ...] = ()
+    """Slate ranks (0-based) that show ads: a sponsored product at one of these ranks is an
+    ad (it pays its bid when clicked and annoys when irrelevant); elsewhere it is organic."""
+    sponsored_annoyance: float = Field(1.0, ge=0.0)
+    """Budget drained per *irrelevant* ad shown (core utility below ``sponsored_relevance``):
+    shoppers shown ads they do not care for end their sessions sooner."""
+    sponsored_relevance: float = 0.0
+    """Core utility (taste, price and intent, no clickbait) below which an ad is irrelevant."""
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -123,4 +140,11 @@ class SimConfig(BaseModel):
         low, high = self.price_sensitivity
         if not 0.0 <= low <= high:
             raise ValueError(f"price_sensitivity {self.price_sensitivity} must be 0 <= low <= high")
+        low, high = self.bid_range
+        if not 0.0 <= low <= high or high == float("inf"):
+            raise ValueError(f"bid_range {self.bid_range} must be finite with 0 <= low <= high")
+        ranks = self.sponsored_positions
+        if any(r < 0 or r >= self.k for r in ranks) or len(set(ranks)) != len(ranks):
+            raise ValueError(f"sponsored_positions {ranks} must be distinct ranks in "
+                             f"[0, k={self.k})")
         return self

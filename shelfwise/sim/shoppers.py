@@ -319,3 +319,65 @@ def matches_intent(
     """
     target = shoppers.intent_category[sessions][:, None]
     return (catalog.codes[0][rows] == target) & (target >= 0)
+
+
+def sponsored_catalog(latent: pd.DataFrame, config: SimConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Which simulated products are sponsored and what they bid.
+
+    A latent table with a ``sponsored`` column (booleans) and a ``bid`` column (numbers >= 0)
+    is used as given. Otherwise a share ``config.sponsored_share`` of the products, drawn with
+    ``config.sponsored_seed`` (the same products in every run), is sponsored with bids uniform
+    in ``config.bid_range``.
+
+    Args:
+        latent: the latent table (row ``i`` = product ``i``).
+        config: simulator settings.
+
+    Returns:
+        ``(sponsored bool (P,), bids float64 (P,))``; organic products bid 0.
+
+    Raises:
+        CatalogError: a ``sponsored``/``bid`` column with bad values (the row is named).
+
+    """
+    n = len(latent)
+    if "sponsored" in latent.columns or "bid" in latent.columns:
+        if "sponsored" not in latent.columns or "bid" not in latent.columns:
+            raise CatalogError("latent table: give both 'sponsored' and 'bid' columns, or neither")
+        flags = latent["sponsored"]
+        if flags.isna().any() or not all(isinstance(v, bool | np.bool_) for v in flags):
+            row = next(i for i, v in enumerate(flags) if not isinstance(v, bool | np.bool_))
+            raise CatalogError(f"latent table: row {row}, column 'sponsored' must be True or "
+                               f"False, got {flags.iloc[row]!r}")
+        bids = pd.to_numeric(latent["bid"], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(bids) | (bids < 0)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise CatalogError(f"latent table: row {row}, column 'bid' must be a finite number "
+                               f">= 0, got {latent['bid'].iloc[row]!r}")
+        sponsored = flags.to_numpy(dtype=bool)
+        return sponsored, np.where(sponsored, bids, 0.0)
+    rng = np.random.default_rng(config.sponsored_seed)
+    n_sp = int(round(config.sponsored_share * n))
+    sponsored = np.zeros(n, dtype=bool)
+    sponsored[rng.choice(n, size=n_sp, replace=False)] = True
+    low, high = config.bid_range
+    bids = np.where(sponsored, rng.uniform(low, high, size=n), 0.0)
+    return sponsored, bids
+
+
+def irrelevant_ads(core_utility: np.ndarray, ads: np.ndarray, config: SimConfig) -> np.ndarray:
+    """Irrelevant ads per session: ads whose core utility is below ``sponsored_relevance``.
+
+    Args:
+        core_utility: float ``(m, k)`` core utility of the shown items (no clickbait appeal).
+        ads: bool ``(m, k)`` which shown items are ads.
+        config: simulator settings.
+
+    Returns:
+        float64 ``(m,)`` counts; the budget each session loses is
+        ``config.sponsored_annoyance`` times this.
+
+    """
+    irrelevant = np.asarray(ads, bool) & (np.asarray(core_utility) < config.sponsored_relevance)
+    return irrelevant.sum(axis=1).astype(np.float64)

@@ -147,6 +147,29 @@ class OnlineConfig(_Section):
     """Save this many seconds after an unsaved update at the latest."""
 
 
+class SponsoredConfig(_Section):
+    """Sponsored slots (ads) in served slates (``shelfwise.sponsored``).
+
+    Products are sponsored by the catalog's ``sponsored`` flag and carry a ``bid`` (cost per
+    click). With no positions (the default) nothing changes: every product competes for every
+    slot and no slot is labelled as an ad.
+    """
+
+    positions: list[int] = []
+    """0-based slots that show sponsored products, e.g. ``[2, 6]``; a slot with no sponsored
+    candidate falls back to an organic product."""
+    bid_weight: float = Field(0.0, ge=0.0, allow_inf_nan=False)
+    """Ads are drawn from ``policy logits + bid_weight * log(bid)``: 0 ranks them by relevance
+    alone, 1 by expected revenue (click probability times bid)."""
+
+    @field_validator("positions")
+    @classmethod
+    def _distinct(cls, value: list[int]) -> list[int]:
+        if any(p < 0 for p in value) or len(set(value)) != len(value):
+            raise ValueError(f"positions must be distinct slot numbers >= 0, got {value}")
+        return sorted(value)
+
+
 class Config(_Section):
     """All of shelfwise's configuration."""
 
@@ -162,6 +185,8 @@ class Config(_Section):
     """Candidate sources of the recommender and their mix."""
     online: OnlineConfig = OnlineConfig()
     """Checkpoints of online policy updates."""
+    sponsored: SponsoredConfig = SponsoredConfig()
+    """Sponsored slots (ads): positions and how bids weigh in."""
     extra: dict[str, dict[str, Any]] = {}
     """Sections owned by later parts (policy, llm, serve, batch) until they get typed models."""
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.explain import singular
+from agent.words import singular  # not agent.explain: that imports LangChain (0.5 s)
 from shelfwise.catalog import Product
 from shelfwise.feeds.columns import normalize_header
 from shelfwise.vocabulary import ShopVocabulary, phrase, tokens

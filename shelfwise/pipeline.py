@@ -310,11 +310,37 @@ def _report_dict(report: Any) -> dict[str, Any]:
         return dict(vars(report))
 
 
+class LazyEncoder:
+    """An encoder loaded on first use.
+
+    The aligned image model needs torch (about 1 s to import), which a text search never
+    uses. Any attribute access loads it, once, under a lock (a server's first image
+    requests may arrive together).
+    """
+
+    def __init__(self, load: Callable[[], Any]) -> None:
+        import threading
+
+        self._load = load
+        self._encoder: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._encoder is None:
+            with self._lock:
+                if self._encoder is None:
+                    self._encoder = self._load()
+        return getattr(self._encoder, name)
+
+
 def load_encoders(workspace: Workspace, text_model: str, image_model: str) -> ProductEncoders:
     """Open the encoders an index was built with (names as stored in the index metadata).
 
     ``image_model`` ``"none"`` (a text-only index) opens only the text encoder; the CLIP loader
-    is reached only for a name that is neither ``"none"`` nor an aligned encoder.
+    is reached only for a name that is neither ``"none"`` nor an aligned encoder. The aligned
+    image encoder loads on its first use (:class:`LazyEncoder`).
     """
     name = (image_model or "").strip()
     if name.lower() in (NO_IMAGE_MODEL, ""):
@@ -322,9 +348,10 @@ def load_encoders(workspace: Workspace, text_model: str, image_model: str) -> Pr
     if name.startswith("aligned"):
         from encoders.aligned import AlignedImageEncoder
 
+        folder = workspace.models_dir / ALIGNER_DIR
         return ProductEncoders(
             open_text_encoder(text_model),
-            AlignedImageEncoder.load(workspace.models_dir / ALIGNER_DIR),
+            LazyEncoder(lambda: AlignedImageEncoder.load(folder)),
             clip_text=False,
         )
     from encoders.image import ClipEncoder

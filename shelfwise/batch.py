@@ -56,7 +56,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,9 @@ class BatchConfig:
     """Object store of a local Ray (MB)."""
     include_history: bool = False
     """Let slates hold products the shopper already interacted with (default: never)."""
+    llm: dict[str, Any] | None = None
+    """The ``[llm]`` settings behind ``llm`` reasons (``LLMConfig.model_dump()``, e.g. from
+    the ``--llm-*`` options); None: the workspace's ``[llm]`` section."""
 
     def __post_init__(self) -> None:
         for name in ("k", "n_candidates", "partition_size", "workers"):
@@ -444,13 +447,15 @@ class SlateGenerator:
         seed: seed of the shoppers' generators.
         n_candidates: products retrieved per shopper.
         reasons: ``none``, ``template`` or ``llm``.
-        chat_model: the model behind ``llm`` reasons (default: the bundled local model).
+        chat_model: the model behind ``llm`` reasons (default: the one ``llm`` names).
+        llm: ``[llm]`` settings (``LLMConfig.model_dump()``) for ``llm`` reasons; None: the
+            defaults (the bundled local model, one llama.cpp thread per worker).
 
     """
 
     def __init__(self, engine: Any, policy: Any, *, k: int = 10, seed: int = 0,
                  n_candidates: int = 100, reasons: str = "none", chat_model: Any = None,
-                 include_history: bool = False) -> None:
+                 include_history: bool = False, llm: dict[str, Any] | None = None) -> None:
         if reasons not in REASONS:
             raise ConfigError(f"--reasons: unknown value {reasons!r}; choose one of: "
                               f"{', '.join(REASONS)}")
@@ -469,9 +474,13 @@ class SlateGenerator:
             from agent.explain import Explainer
 
             if reasons == "llm" and chat_model is None:
-                from agent.llm import default_chat_model
+                from shelfwise.config import LLMConfig
+                from shelfwise.llm_setup import open_chat_model
 
-                chat_model = default_chat_model(n_threads=1)
+                cfg = LLMConfig.model_validate(llm or {})
+                if cfg.n_threads is None:  # workers already share the CPUs
+                    cfg = cfg.model_copy(update={"n_threads": 1})
+                chat_model = open_chat_model(cfg)
             self.explainer = Explainer(chat_model if reasons == "llm" else None)
 
     def _query_vector(self, text: str) -> np.ndarray:
@@ -674,7 +683,7 @@ class _PartitionWorker:
     """Ray actor: opens the engine and policy once, then turns whole partitions into slates."""
 
     def __init__(self, workspace: str, policy: Any, k: int, seed: int, n_candidates: int,
-                 reasons: str, include_history: bool) -> None:
+                 reasons: str, include_history: bool, llm: dict[str, Any] | None = None) -> None:
         with contextlib.suppress(Exception):  # one thread each: workers already share the CPUs
             import faiss
 
@@ -688,7 +697,7 @@ class _PartitionWorker:
         self.engine = Engine.open(workspace)
         self.generator = SlateGenerator(self.engine, policy, k=k, seed=seed,
                                         n_candidates=n_candidates, reasons=reasons,
-                                        include_history=include_history)
+                                        include_history=include_history, llm=llm)
 
     def __call__(self, batch: Any) -> Any:
         """Slates of whole partitions, as an Arrow table with a ``_partition`` column."""
@@ -848,6 +857,14 @@ def _run_job(ray: Any, input_path: Path, output: Path, ws: Workspace, policy: An
                 "partition_size": config.partition_size, "workspace": str(ws.root.resolve()),
                 "index_sha256": _index_checksum(ws),
                 "include_history": config.include_history}
+    llm: dict[str, Any] | None = None
+    if config.reasons == "llm":
+        from shelfwise.llm_setup import resolve_llm_config
+
+        llm = config.llm if config.llm is not None else resolve_llm_config(
+            ws.config_file).model_dump()
+        settings["llm"] = llm  # another model's reasons are another job
+        config = replace(config, llm=llm)
     job_input = {"path": str(input_path.resolve()), "sha256": _fingerprint(input_path),
                  "rows": len(users)}
 
@@ -974,7 +991,8 @@ def _run_on_ray(ray: Any, frames: list[Any], ws: Workspace, policy: Any, staging
         fn_constructor_kwargs={
             "workspace": str(ws.root.resolve()), "policy": policy, "k": config.k,
             "seed": config.seed, "n_candidates": config.n_candidates,
-            "reasons": config.reasons, "include_history": config.include_history},
+            "reasons": config.reasons, "include_history": config.include_history,
+            "llm": config.llm},
         batch_size=None, batch_format="pandas", num_cpus=1,
         compute=ray.data.ActorPoolStrategy(size=min(config.workers, len(frames))))
     try:

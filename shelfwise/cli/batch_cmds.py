@@ -8,6 +8,15 @@ from typing import Annotated
 import typer
 
 from shelfwise.cli._common import JsonOpt, WorkspaceOpt
+from shelfwise.cli.llm_options import (
+    LLMBackendOpt,
+    LLMModelOpt,
+    LLMOptions,
+    LLMRetriesOpt,
+    LLMThreadsOpt,
+    LLMTimeoutOpt,
+    LLMUrlOpt,
+)
 
 
 def batch(
@@ -51,16 +60,26 @@ def batch(
         "--no-progress", help="Hide the progress bar.")] = False,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
+    llm_backend: LLMBackendOpt = None,
+    llm_model: LLMModelOpt = None,
+    llm_url: LLMUrlOpt = None,
+    llm_timeout: LLMTimeoutOpt = None,
+    llm_retries: LLMRetriesOpt = None,
+    llm_threads: LLMThreadsOpt = None,
 ) -> None:
     """Generate a slate for every shopper in INPUT, on Ray Data, into OUTPUT (Parquet)."""
     from shelfwise.batch import BatchConfig, run_batch
     from shelfwise.cli._common import print_json
     from shelfwise.cli._common import workspace as resolve_workspace
 
+    space = resolve_workspace(workspace)
+    llm = LLMOptions(llm_backend, llm_model, llm_url, llm_timeout, llm_retries,
+                     llm_threads).resolve(space.config_file)
     config = BatchConfig(k=k, policy=policy, seed=seed, reasons=reasons,
                          n_candidates=candidates, partition_size=partition_size,
-                         workers=workers, address=address, include_history=include_history)
-    result = run_batch(input_path, output, resolve_workspace(workspace), config,
+                         workers=workers, address=address, include_history=include_history,
+                         llm=llm.model_dump())
+    result = run_batch(input_path, output, space, config,
                        progress=not no_progress, overwrite=overwrite)
     if as_json:
         print_json(result.to_dict())

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from shelfwise.cli.llm_options import LLMBackendOpt, LLMModelOpt, LLMUrlOpt
 from shelfwise.errors import ConfigError, PolicyError, ShelfwiseError
 
 SOURCES = ("events", "obd")
@@ -91,7 +92,8 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")
                        ] = False,
     workspace: Annotated[Path | None, typer.Option(
-        "--workspace", help="Workspace folder (default $SHELFWISE_HOME or ./shelfwise-data)."
+        "--workspace", "-w",
+        help="Workspace folder (default $SHELFWISE_HOME or ./shelfwise-data)."
     )] = None,
     offline: Annotated[bool, typer.Option(
         "--offline", help="Ranking evaluation on the event log instead: behaviour models and "
@@ -100,7 +102,7 @@ def evaluate(
     split: Annotated[str, typer.Option(
         "--split", help="Offline: 'leave-last-out' (per shopper) or 'time' (one cut).")
     ] = "leave-last-out",
-    k: Annotated[str, typer.Option("--k", help="Offline: cut-offs K, comma-separated.")
+    k: Annotated[str, typer.Option("-k", "--k", help="Offline: cut-offs K, comma-separated.")
                  ] = "10,20",
     negatives: Annotated[int | None, typer.Option(
         "--negatives", help="Offline: rank among N sampled negatives instead of the whole "
@@ -126,6 +128,18 @@ def evaluate(
         "--min-users", help="Offline: fewest shoppers to evaluate.")] = 10,
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="Offline: write a PNG of NDCG@K with intervals per model.")] = None,
+    rerank_weights: Annotated[str | None, typer.Option(
+        "--rerank-weights", help="Choose the language model's blend weight instead: estimate "
+        "each weight of this grid (e.g. 0,0.25,0.5,1) on the logged slates with a query "
+        "(position-based IPS; one model score call per slate).", show_default=False)] = None,
+    write_config: Annotated[bool, typer.Option(
+        "--write-config", help="With --rerank-weights: store the chosen weight as [llm] "
+        "rerank_weight in the workspace's shelfwise.toml.")] = False,
+    max_slates: Annotated[int, typer.Option(
+        "--max-slates", help="With --rerank-weights: most recent slates to score.")] = 200,
+    llm_backend: LLMBackendOpt = None,
+    llm_model: LLMModelOpt = None,
+    llm_url: LLMUrlOpt = None,
 ) -> None:
     """Estimate a policy's value from logged data (IPS/SNIPS/DM/DR), or rank models (--offline).
 
@@ -138,6 +152,18 @@ def evaluate(
 
     if n_bootstrap < 10:
         raise ConfigError(f"--n-bootstrap must be at least 10, got {n_bootstrap}")
+    if write_config and rerank_weights is None:
+        raise ConfigError("--write-config stores the weight chosen by --rerank-weights; pass "
+                          "--rerank-weights too, e.g. --rerank-weights 0,0.25,0.5,1")
+    if rerank_weights is not None:
+        from shelfwise.cli.llm_options import LLMOptions
+        from shelfwise.cli.rerank_eval import run_rerank_weights
+
+        run_rerank_weights(workspace, rerank_weights, reward=reward, max_slates=max_slates,
+                           n_bootstrap=n_bootstrap, seed=seed, write_config=write_config,
+                           as_json=as_json,
+                           llm_options=LLMOptions(llm_backend, llm_model, llm_url))
+        return
     if offline:
         from shelfwise.cli.offline_eval import OfflineArgs, run_offline
 

@@ -7,6 +7,16 @@ from typing import Annotated
 import typer
 
 from shelfwise.cli._common import WorkspaceOpt, workspace
+from shelfwise.cli.llm_options import (
+    LLMBackendOpt,
+    LLMModelOpt,
+    LLMOptions,
+    LLMRetriesOpt,
+    LLMThreadsOpt,
+    LLMTimeoutOpt,
+    LLMUrlOpt,
+    LLMWeightOpt,
+)
 
 
 def serve(
@@ -28,20 +38,33 @@ def serve(
     insecure_no_auth: Annotated[bool, typer.Option(
         "--insecure-no-auth", help="Allow a non-loopback host without an API key.")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    llm_backend: LLMBackendOpt = None,
+    llm_model: LLMModelOpt = None,
+    llm_url: LLMUrlOpt = None,
+    llm_timeout: LLMTimeoutOpt = None,
+    llm_retries: LLMRetriesOpt = None,
+    llm_threads: LLMThreadsOpt = None,
+    llm_weight: LLMWeightOpt = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) and the web chat page at /."""
-    from shelfwise.serve import RecommendationService, create_app
+    from shelfwise.serve import create_app
     from shelfwise.serve.server import require_key_for_host, run
 
     # checked before anything loads, so that a misconfigured server fails at once
     require_key_for_host(host, api_key, insecure_no_auth=insecure_no_auth)
-    service = RecommendationService.open(workspace(ws), policy=policy, llm=llm, seed=seed)
+    from shelfwise.serve.wiring import open_service
+
+    space = workspace(ws)
+    llm_config = LLMOptions(llm_backend, llm_model, llm_url, llm_timeout, llm_retries,
+                            llm_threads, llm_weight).resolve(space.config_file)
+    service = open_service(space, policy=policy, llm=llm, seed=seed, llm_config=llm_config)
     try:
         app = create_app(service, api_key=api_key, max_body_bytes=max_body_bytes)
         shown = "[::1]" if host == "::1" else host
         typer.echo(f"shelfwise: serving on http://{shown}:{port}/ (API docs at /docs; "
                    f"auth {'on' if api_key else 'off'}, policy {policy}, "
-                   f"llm {'on' if llm else 'off'})", err=True)
+                   f"llm {llm_config.backend if llm else 'off'}, rerank weight "
+                   f"{llm_config.rerank_weight:g})", err=True)
         run(app, host=host, port=port, log_level=log_level)
     finally:
         service.close()

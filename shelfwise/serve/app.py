@@ -167,7 +167,9 @@ def _product_out(product: Any) -> ProductOut:
         attributes={str(k): str(v) for k, v in (product.attributes or {}).items()},
         in_stock=bool(getattr(product, "in_stock", True)),
         image_url=f"/products/{product.id}/image" if getattr(product, "image", None) else None,
-        url=getattr(product, "url", None))
+        url=getattr(product, "url", None),
+        sponsored=bool(getattr(product, "sponsored", False)),
+        bid=float(getattr(product, "bid", 0.0) or 0.0))
 
 
 def _slate_out(slate: RecommendResponse) -> SlateOut:
@@ -177,7 +179,8 @@ def _slate_out(slate: RecommendResponse) -> SlateOut:
         llm_fallback=slate.llm_fallback,
         items=[SlateItemOut(product=_product_out(it.product), position=it.position,
                             reason=it.reason, score=it.score, policy_score=it.policy_score,
-                            llm_score=it.llm_score, propensity=it.propensity)
+                            llm_score=it.llm_score, propensity=it.propensity,
+                            sponsored=bool(getattr(it, "sponsored", False)))
                for it in slate.items])
 
 
@@ -230,6 +233,7 @@ def create_app(service: RecommendationService, *, api_key: str | None = None,
     if max_body_bytes < 1:
         raise ConfigError(f"max_body_bytes must be >= 1, got {max_body_bytes}")
     metrics = Metrics()
+    metrics.watch_llm(getattr(service, "llm_stats", None))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -310,8 +314,10 @@ def create_app(service: RecommendationService, *, api_key: str | None = None,
         elif turn.llm_fallback:
             metrics.llm_fallbacks.labels("chat").inc()
         return ChatResponse(conversation_id=body.conversation_id, reply=turn.reply,
+                            summary=turn.summary or turn.reply,
                             slate=_slate_out(turn.slate) if turn.slate is not None else None,
-                            events_logged=turn.events_logged)
+                            events_logged=turn.events_logged, intent=turn.intent,
+                            why=turn.why or [])
 
     @app.post("/feedback", response_model=FeedbackResponse, dependencies=auth,
               tags=["feedback"],

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -41,6 +43,19 @@ class Metrics:
         for kind in ("click", "purchase"):
             for duplicate in ("false", "true"):
                 self.feedback.labels(kind, duplicate)
+
+    def watch_llm(self, stats: Callable[[], dict[str, Any]] | None) -> None:
+        """Export the language model's counters (``shelfwise.llm_setup.llm_summary``).
+
+        ``shelfwise_llm_calls_total{outcome}``: remote model calls by outcome (``ok``,
+        ``retries``, ``timeouts``, ``errors``, ``failed``; zero for local models), and
+        ``shelfwise_llm_fallbacks_total{kind}``: slates served in policy order (``rerank``)
+        and reasons served as templates (``reasons``) because the model did not answer
+        usably. Read at scrape time, so they are never stale.
+        """
+        if stats is None:
+            return
+        self.registry.register(_LLMCollector(stats))
 
     def render(self) -> bytes:
         """The exposition text of every metric."""
@@ -78,3 +93,32 @@ class MetricsMiddleware:
             method = scope.get("method", "GET")
             self.metrics.requests.labels(path, method, str(status["code"])).inc()
             self.metrics.latency.labels(path, method).observe(time.perf_counter() - start)
+
+
+class _LLMCollector:
+    """Prometheus collector over an ``llm_summary`` callable."""
+
+    def __init__(self, stats: Callable[[], dict[str, Any]]) -> None:
+        self._stats = stats
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        data = self._stats()
+        calls = CounterMetricFamily("shelfwise_llm_calls", "Remote language-model calls by "
+                                    "outcome (retries, timeouts and errors count attempts)",
+                                    labels=["outcome"])
+        for outcome in ("ok", "retries", "timeouts", "errors", "failed"):
+            calls.add_metric([outcome], float((data.get("calls") or {}).get(outcome, 0)))
+        yield calls
+        fb = CounterMetricFamily("shelfwise_llm_fallbacks", "Slates served in policy order "
+                                 "(rerank) and reasons served as templates (reasons) because "
+                                 "the language model failed", labels=["kind"])
+        for kind in ("rerank", "reasons"):
+            fb.add_metric([kind], float((data.get("fallbacks") or {}).get(kind, 0)))
+        yield fb
+        weight = GaugeMetricFamily("shelfwise_llm_rerank_weight",
+                                   "Weight of the model's score in the served order")
+        weight.add_metric([], float(data.get("rerank_weight", 0.0)))
+        yield weight

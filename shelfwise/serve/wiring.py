@@ -67,7 +67,8 @@ def open_service(workspace: Any = None, *, policy: str = "linucb", llm: bool = F
                  seed: int | None = None, policy_options: dict[str, Any] | None = None,
                  chat: ChatBackend | None = None, assistant: bool = True,
                  checkpoints: bool | None = None, checkpoint_every: int | None = None,
-                 checkpoint_seconds: float | None = None) -> RecommendationService:
+                 checkpoint_seconds: float | None = None,
+                 llm_config: Any = None) -> RecommendationService:
     """Open the workspace's engine, policy and event log as a service for the server.
 
     Online policy updates are checkpointed to ``policies/online`` (periodically, and when the
@@ -77,7 +78,7 @@ def open_service(workspace: Any = None, *, policy: str = "linucb", llm: bool = F
     Args:
         workspace: a Workspace, a path, or None (``$SHELFWISE_HOME`` or ``./shelfwise-data``).
         policy: slate policy: registry name, checkpoint name in ``policies/``, or a path.
-        llm: rerank and explain with the default local language model.
+        llm: rerank and explain with the language model of ``llm_config``.
         seed: seed of the policy and the served order (None: fresh entropy).
         policy_options: extra keyword arguments for a fresh policy.
         chat: the chat backend; default the shopping assistant of :mod:`shelfwise.shop` when
@@ -86,17 +87,24 @@ def open_service(workspace: Any = None, *, policy: str = "linucb", llm: bool = F
         checkpoints: save and reload online updates (None: ``[online] checkpoints``).
         checkpoint_every: save after this many updates (None: the config's).
         checkpoint_seconds: save this long after an unsaved update (None: the config's).
+        llm_config: the :class:`~shelfwise.config.LLMConfig` (backend, model, timeouts,
+            rerank weight); None: the workspace's ``[llm]`` section. At ``rerank_weight``
+            0 no score call is made.
     """
     from shelfwise.engine import Engine
     from shelfwise.events import SQLiteEventStore
+    from shelfwise.llm_setup import resolve_llm_config
     from shelfwise.online_checkpoints import enable_for_workspace
 
     ws = _workspace(workspace)
+    if llm_config is None:
+        llm_config = resolve_llm_config(ws.config_file)
     chat_assistant: AssistantChat | None = None
     if chat is None and assistant:
         # a policy file path is loaded below; the assistant starts with the default policy
         chat_assistant = AssistantChat.open(
-            ws, policy="linucb" if _looks_like_path(policy) else policy, llm=llm)
+            ws, policy="linucb" if _looks_like_path(policy) else policy, llm=llm,
+            llm_config=llm_config)
     if chat_assistant is not None:
         # the assistant's recommender serves /recommend, /chat and /feedback: one policy,
         # one event log, one engine in memory
@@ -105,18 +113,20 @@ def open_service(workspace: Any = None, *, policy: str = "linucb", llm: bool = F
             rec.policy = load_policy(ws, policy, seed=seed, options=policy_options)
         chat = chat_assistant
         closers = [chat_assistant.close]
+        llm_stats = getattr(getattr(chat_assistant.assistant, "tools", None), "llm_stats", None)
     else:
         engine = Engine.open(ws)
         pol = load_policy(ws, policy, seed=seed, options=policy_options)
         store = SQLiteEventStore(ws.events_db)
-        reranker = None
+        reranker = model = None
         if llm:
-            from agent.llm import default_chat_model
-            from agent.rerank import Reranker
+            from shelfwise.llm_setup import make_reranker, open_chat_model
 
-            reranker = Reranker(default_chat_model())
-        rec = Recommender(engine, pol, store, reranker)
+            model = open_chat_model(llm_config)
+            reranker = make_reranker(llm_config, model)
+        rec = Recommender(engine, pol, store, reranker, llm_weight=llm_config.rerank_weight)
         closers = [store.close, engine.close]
+        llm_stats = _summary_of(llm_config, model if llm else None, reranker, rec)
     try:
         check_policy_serves(rec, policy)
         if enable_for_workspace(rec, ws, enabled=checkpoints, every=checkpoint_every,
@@ -134,8 +144,17 @@ def open_service(workspace: Any = None, *, policy: str = "linucb", llm: bool = F
         for fn in closers:
             fn()
 
-    return RecommendationService(rec, chat=chat, images_root=ws.images_dir,
-                                 workspace_root=ws.root, on_close=close)
+    service = RecommendationService(rec, chat=chat, images_root=ws.images_dir,
+                                    workspace_root=ws.root, on_close=close)
+    # read by /metrics (shelfwise_llm_*): the model's calls, retries and counted fallbacks
+    service.llm_stats = llm_stats  # type: ignore[attr-defined]
+    return service
+
+
+def _summary_of(cfg: Any, model: Any, reranker: Any, rec: Recommender) -> Any:
+    from shelfwise.llm_setup import llm_summary
+
+    return lambda: llm_summary(cfg, model, reranker, rec)
 
 
 def check_policy_serves(rec: Recommender, spec: str) -> None:
@@ -205,7 +224,8 @@ class AssistantChat:
         self._owns = owns_recommender
 
     @classmethod
-    def open(cls, ws: Workspace, *, policy: str, llm: bool) -> AssistantChat | None:
+    def open(cls, ws: Workspace, *, policy: str, llm: bool,
+             llm_config: Any = None) -> AssistantChat | None:
         """The adapter over ``shelfwise.shop.open_assistant``, or None when it is missing.
 
         Raises:
@@ -216,7 +236,7 @@ class AssistantChat:
             from shelfwise.shop import open_assistant
         except ImportError:
             return None
-        assistant = open_assistant(ws, llm=llm, policy=policy)
+        assistant = open_assistant(ws, llm=llm, policy=policy, llm_config=llm_config)
         rec = _find_recommender(assistant)
         if rec is None:
             raise ConfigError("shelfwise.shop.open_assistant returned an assistant without "
@@ -225,14 +245,22 @@ class AssistantChat:
 
     def respond(self, conversation_id: str, user_id: str | None, message: str) -> ChatTurn:
         """Answer one message of ``user_id`` in a conversation."""
+        from shelfwise.serve.why import why_sentences
+
         reply = self.assistant.respond(conversation_id, message, user_id)
         reacted = len(getattr(reply, "reactions_recorded", None) or [])
         fallback = bool(getattr(reply, "rerank_fallback", None))
         products = list(getattr(reply, "products", None) or [])
+        to_dict = getattr(reply, "intent_dict", None)
+        extra = {"summary": str(getattr(reply, "summary", "") or ""),
+                 "intent": to_dict() if callable(to_dict) else None,
+                 "kind": str(getattr(reply, "kind", "shopping"))}
         if not products or not reply.slate_id:
-            return ChatTurn(reply.text, None, reacted, fallback)
+            return ChatTurn(reply.text, None, reacted, fallback, **extra)
         slate = self._slate(reply, conversation_id, user_id or conversation_id, products)
-        return ChatTurn(reply.text, slate, reacted, fallback or slate.llm_fallback)
+        why = why_sentences(slate, self._impression(reply.slate_id))
+        return ChatTurn(reply.text, slate, reacted, fallback or slate.llm_fallback, why=why,
+                        **extra)
 
     def _served(self, conversation_id: str, slate_id: str) -> RecommendResponse | None:
         """The recommender's response behind the reply (its scores), when the tools keep it."""

@@ -77,7 +77,8 @@ def test_synonyms_map_to_catalog_categories(demo_engine):
 
 def test_assistant_with_fake_model_reacts_and_excludes(demo_copy):
     model = FakeScorer(responses=["A: A fine choice."] * 10)
-    assistant = open_assistant(demo_copy, llm=True, chat_model=model, k=4)
+    # weight > 0: the model's scores are asked for (at 0 the score call is skipped)
+    assistant = open_assistant(demo_copy, llm=True, chat_model=model, k=4, llm_weight=0.3)
     tools = assistant.tools
     r1 = assistant.respond("c1", "a bag under 200, not leather")
     assert r1.products and r1.slate_id

@@ -89,21 +89,54 @@ def _click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
     return tuple(errors), tuple(aborts)
 
 
+def _error(message: str, hint: str | None = None) -> None:
+    """``error: message`` (and a hint line) on stderr."""
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    if hint:
+        typer.echo(hint, err=True)
+
+
+def _usage_hint(exc: Exception) -> str | None:
+    """``Try 'shelfwise search --help' for help.`` for the command a usage error came from."""
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return None
+    help_names = getattr(ctx, "help_option_names", None) or ["--help"]
+    return f"Try '{ctx.command_path} {help_names[0]}' for help."
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; turns ShelfwiseError into a one-line message, exit 2."""
+    """Entry point of the console script.
+
+    Bad input of any kind (a ShelfwiseError, a usage error from the parser: unknown command
+    or option, missing argument, a value of the wrong type) prints ``error: ...`` on stderr
+    and returns 2, never a traceback; ``--help`` and ``--version`` return 0.
+    """
     _register_commands()
     try:
-        app(args=argv if argv is not None else sys.argv[1:], standalone_mode=False)
+        app(args=argv if argv is not None else sys.argv[1:], prog_name="shelfwise",
+            standalone_mode=False)
     except ShelfwiseError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        _error(str(exc))
         return 2
-    except SystemExit as exc:  # --help and click's own usage errors
-        return int(exc.code or 0)
+    except SystemExit as exc:  # typer.Exit from --version and friends
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
         click_errors, aborts = _click_exception_types()
+        if isinstance(exc, click_errors) and type(exc).__name__ == "NoArgsIsHelpError":
+            # a bare `shelfwise` or `shelfwise index`: the help, then what is missing
+            typer.echo(exc.format_message(), err=True)
+            _error("missing command: choose one of the commands listed above")
+            return 2
         if isinstance(exc, click_errors):
-            exc.show()  # "Usage: ... Error: ..." on stderr, no traceback
-            return int(getattr(exc, "exit_code", 2))
+            # click's own layout is "Usage: ... Error: ..."; shelfwise prints one
+            # "error: ..." line like every other bad input, and where to find help
+            _error(exc.format_message(), _usage_hint(exc))
+            code = int(getattr(exc, "exit_code", 2))
+            return 2 if code == 1 else code
         if isinstance(exc, aborts):
             return 1
         raise

@@ -418,7 +418,7 @@ def search(
     min_price: Annotated[float | None, typer.Option(help="Lowest price.")] = None,
     max_price: Annotated[float | None, typer.Option(help="Highest price.")] = None,
     in_stock: Annotated[bool, typer.Option("--in-stock", help="Only products in stock.")] = False,
-    k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many results.")] = 10,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="How many results.")] = 10,
     ws: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -445,7 +445,7 @@ def search(
 
 def similar(
     product_id: Annotated[str, typer.Argument(help="A product id.")],
-    k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many results.")] = 10,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="How many results.")] = 10,
     category: Annotated[list[str] | None, typer.Option(help="Only this category.")] = None,
     ws: WorkspaceOpt = None,
     as_json: JsonOpt = False,

@@ -19,7 +19,7 @@ SHOWN_FAILURES = 5
 def fetch(
     ws: WorkspaceOpt = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Download URLs already in the cache again.")
+        bool, typer.Option("--force/--no-force", help="Download URLs already in the cache again.")
     ] = False,
     # Ranges are checked by fetch_images (a ConfigError naming the option, exit 2).
     workers: Annotated[int, typer.Option(help="Concurrent downloads (1-64).")] = 8,

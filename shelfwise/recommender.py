@@ -15,6 +15,14 @@ through :class:`Recommender`, so that each slate is chosen, explained and logged
 5. the impression (items, positions, propensities, policy version, state and candidate ids
    for replay, prompt hash) is written to the event log before the slate is returned.
 
+Sponsored slots. With ``[sponsored] positions`` configured (:mod:`shelfwise.sponsored`), step 3
+lays the slate out: sponsored candidates (the catalog's ``sponsored`` flag) fill the ad
+positions, drawn from the policy's logits blended with their bids, and organic candidates fill
+the other slots; every slot still logs its Plackett-Luce propensity. Ads are products the index
+retrieved for the request (relevance first); a position without a sponsored candidate falls
+back to an organic product. A language model reorders only the organic slots (ads keep their
+positions). Each served item says whether it is an ad (``RecommendedItem.sponsored``).
+
 Feedback (:meth:`Recommender.feedback`) writes a click or purchase, idempotent by event id, and
 updates the policy online. Policy calls are serialised by one lock (``select`` reads what
 ``update`` writes), so concurrent requests never see a half-updated policy. Long-lived
@@ -97,6 +105,8 @@ class RecommendedItem:
     """Probability that this product was served at this position (logged for evaluation)."""
     reason_source: str = "template"
     """Who wrote ``reason``: ``llm`` (passed the grounding check) or ``template``."""
+    sponsored: bool = False
+    """True when the product fills a sponsored slot (an ad, labelled "Sponsored")."""
 
 
 @dataclass(frozen=True)
@@ -221,6 +231,8 @@ class Recommender:
         explainer: an :class:`agent.explain.Explainer`; when set, reasons come from its
             ``explain_many`` (grounding-checked; model sentences that fail the check are
             replaced by templates and counted in ``reason_fallbacks``).
+        sponsored: a :class:`shelfwise.sponsored.SponsoredLayout`; None reads the
+            ``[sponsored]`` section of the engine's workspace config (no positions: no ads).
     """
 
     def __init__(self, engine: Any, policy: Any, event_store: EventStore, reranker: Any = None,
@@ -231,7 +243,7 @@ class Recommender:
                  log_candidates: bool = True, context_cache: int = 4096,
                  encoder_version: str = "", index_version: str = "",
                  explain: Callable[[Any, str | None], str] | None = None,
-                 explainer: Any = None) -> None:
+                 explainer: Any = None, sponsored: Any = None) -> None:
         if n_candidates < 1:
             raise ConfigError(f"n_candidates must be >= 1, got {n_candidates}")
         if not 0.0 <= llm_weight <= 1.0:
@@ -255,6 +267,7 @@ class Recommender:
         self.index_version = index_version
         self.explain = explain or template_reason
         self.explainer = explainer
+        self._sponsored = sponsored
         self._policy_lock = threading.RLock()
         self._contexts: OrderedDict[str, _SlateContext] = OrderedDict()
         self._contexts_max = int(context_cache)
@@ -277,6 +290,36 @@ class Recommender:
     def catalog(self) -> Any:
         """The engine's catalog store."""
         return self.engine.catalog
+
+    @property
+    def sponsored(self) -> Any:
+        """The :class:`shelfwise.sponsored.SponsoredLayout` of served slates.
+
+        Read once from the ``[sponsored]`` section of the engine's workspace config when none
+        was given (an engine without a workspace: no sponsored positions).
+
+        Raises:
+            ConfigError: an invalid ``[sponsored]`` section.
+        """
+        if self._sponsored is None:
+            from shelfwise.sponsored import SponsoredLayout
+
+            ws = getattr(self.engine, "workspace", None)
+            path = getattr(ws, "config_file", None)
+            if path is None:
+                self._sponsored = SponsoredLayout()
+            else:
+                from shelfwise.config import load_config
+
+                self._sponsored = SponsoredLayout.from_config(load_config(path).sponsored)
+        return self._sponsored
+
+    def _sponsored_flags(self, cand_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(sponsored bool (n,), bids float64 (n,))`` of the candidates, from the catalog."""
+        found = {p.id: p for p in self.catalog.by_ids(cand_ids)}
+        flags = np.array([bool(getattr(found.get(c), "sponsored", False)) for c in cand_ids])
+        bids = np.array([float(getattr(found.get(c), "bid", 0.0) or 0.0) for c in cand_ids])
+        return flags, bids
 
     def product(self, product_id: str) -> Any:
         """The product with this id.
@@ -383,8 +426,15 @@ class Recommender:
         if not cand_ids:
             return RecommendResponse(None, user_id, [], name, version, query)
         k_eff = min(k, len(cand_ids))
+        layout = self.sponsored
+        ads = np.zeros(k_eff, dtype=bool)
+        flags = bids = None
+        if layout.enabled:
+            flags, bids = self._sponsored_flags(cand_ids)
         with self._policy_lock:
-            if cset is not None:
+            if flags is not None and flags.any():
+                slate, ads = self._laid_out(layout, state, feats, cset, flags, bids, k_eff, rng)
+            elif cset is not None:
                 from shelfwise.candidates import select_with_prior
 
                 # source scores enter as a fitted prior on the policy's own logits
@@ -412,25 +462,35 @@ class Recommender:
         if self.reranker is not None:
             from agent.rerank import sample_order
 
+            # ads keep their slots: the model reorders the organic items among organic slots
+            org = np.flatnonzero(~ads)
+            sub = [products[i] for i in org]
             # the recommender owns the blend and the served order; the reranker only scores
-            result = self.reranker.rerank(query, summary, products, pol_scores, len(products))
+            result = self.reranker.rerank(query, summary, sub, pol_scores[org], len(sub)) \
+                if len(sub) else None
             fallback = bool(getattr(result, "fallback", False))
             raw = getattr(result, "llm_scores", None)
-            if fallback or raw is None or np.asarray(raw).shape != (len(products),):
+            if result is None:
+                pass
+            elif fallback or raw is None or np.asarray(raw).shape != (len(sub),):
                 fallback = True
                 with self._contexts_lock:
                     self.llm_fallbacks += 1
             else:
-                llm_scores = np.asarray(raw, dtype=np.float64)  # indexed like ``products``
-                blend = ((1.0 - self.llm_weight) * _zscore(pol_scores)
-                         + self.llm_weight * _zscore(llm_scores))
-                served, _ = sample_order(blend, len(products), rng, self.temperature)
-                order = np.asarray(served)
+                sub_llm = np.asarray(raw, dtype=np.float64)  # indexed like ``sub``
+                blend = ((1.0 - self.llm_weight) * _zscore(pol_scores[org])
+                         + self.llm_weight * _zscore(sub_llm))
+                served, _ = sample_order(blend, len(sub), rng, self.temperature)
+                sub_order = np.asarray(served)
                 marg = plackett_luce_marginals(blend, temperature=self.temperature, rng=rng)
-                served_scores = blend
                 # P(item at slot) = P(policy showed the item) * P(the blend put it there | set)
-                props = np.array([pol_props[i] * marg[i, slot] for slot, i in enumerate(order)])
-                props = props[np.argsort(order)]  # back to item order
+                sub_props = np.array([pol_props[org[i]] * marg[i, slot]
+                                      for slot, i in enumerate(sub_order)])
+                order[org] = org[sub_order]
+                props[org[sub_order]] = sub_props
+                served_scores[org] = blend
+                llm_scores = np.full(len(products), np.nan)
+                llm_scores[org] = sub_llm
                 reranked = True
                 prompt_hash = _prompt_hash(result, query)
         reasons, sources = self._reasons(query, [products[i] for i in order], summary)
@@ -450,12 +510,38 @@ class Recommender:
         items = [RecommendedItem(
             product=products[i], score=float(served_scores[i]),
             policy_score=float(pol_scores[i]),
-            llm_score=None if llm_scores is None else float(llm_scores[i]),
+            llm_score=None if llm_scores is None or np.isnan(llm_scores[i])
+            else float(llm_scores[i]),
             reason=reasons[i], position=slot, propensity=imp_props[slot],
-            reason_source=sources[i])
+            reason_source=sources[i], sponsored=bool(ads[slot]))
             for slot, i in enumerate(served)]
         return RecommendResponse(slate_id, user_id, items, name, version, query, reranked,
                                  fallback, event_id, prompt_hash)
+
+    def _laid_out(self, layout: Any, state: np.ndarray, feats: np.ndarray, cset: Any,
+                  flags: np.ndarray, bids: np.ndarray, k: int,
+                  rng: np.random.Generator) -> tuple[Any, np.ndarray]:
+        """A slate with sponsored slots: ``(Slate, ads bool (k,))`` (call under the lock).
+
+        The logits are the ones the plain path samples from: the policy's own, plus the
+        candidate sources' prior over the temperature when there is one.
+        """
+        from shelfwise.candidates import policy_logits
+
+        logits = policy_logits(self.policy, state, feats, rng)
+        temperature = 1.0
+        if cset is not None and getattr(self.policy, "name", "") != "random" and \
+                cset.prior is not None:
+            src = self.engine.candidate_sources
+            temperature = float(src.config.temperature)
+            logits = (float(src.policy_scale) * logits
+                      + np.asarray(cset.prior, np.float64)[None, :]) / temperature
+        laid = layout.select(logits, flags, k, rng, bids=bids,
+                             policy=str(getattr(self.policy, "name", "policy")),
+                             version=str(getattr(self.policy, "version", "0")))
+        slate = laid.slate
+        slate.scores = np.asarray(slate.scores, dtype=np.float64) * temperature
+        return slate, laid.ads
 
     def _reasons(self, query: str | None, products: list[Any],
                  summary: str | None) -> tuple[list[str], list[str]]:

@@ -125,13 +125,13 @@ class SponsoredSimBatch(SimBatch):
         annoy = np.zeros(b)
         if live.size and self.ad_ranks.any():
             ads[live] = self.ads_shown(live, acts[live])
-            if cfg.sponsored_annoyance > 0 and ads[live].any():
+            if ads[live].any():
                 shown = self.candidate_ids[live[:, None], acts[live]]
                 # before the step: clicks change boredom and tastes
                 annoy[live] = irrelevant_ads(self.core_utilities(live, shown), ads[live], cfg)
         res = super().step(acts, rng)
         term, trunc = res.terminated.copy(), res.truncated.copy()
-        if annoy.any():
+        if annoy.any() and cfg.sponsored_annoyance > 0:
             self.budget[live] -= cfg.sponsored_annoyance * annoy[live]
             ended = live[(self.budget[live] <= 0.0) & ~term[live]]
             term[ended] = True

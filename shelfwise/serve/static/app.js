@@ -155,6 +155,14 @@
       actions.append(hasPage(p) ? openLink(item) : button("Open", "open", item),
                      button("Like", "like", item),
                      button("Buy", "buy", item, "buy"));
+      if (item.sponsored) {
+        // paid placement is always labelled, before the title for screen readers too
+        li.classList.add("sponsored");
+        const tag = document.createElement("p");
+        tag.className = "sponsored-label";
+        tag.textContent = "Sponsored";
+        art.append(tag);
+      }
       art.append(img, h, price, reason, actions);
       li.append(art);
       ul.append(li);

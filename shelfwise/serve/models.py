@@ -65,6 +65,10 @@ class ProductOut(BaseModel):
     """Relative URL of the product image (``/products/{id}/image``), or None without one."""
     url: str | None = None
     """The product's page in the shop (``http(s)://``), or None; the web page's "Open" link."""
+    sponsored: bool = False
+    """The catalog's flag: the product is an ad candidate (it may fill sponsored slots)."""
+    bid: float = 0.0
+    """Cost per click the shop earns when the product is clicked as an ad."""
 
 
 class SlateItemOut(BaseModel):
@@ -83,6 +87,8 @@ class SlateItemOut(BaseModel):
     """The language model's score, or null when no model reranked the slate."""
     propensity: float
     """Probability of serving this product at this position (logged for evaluation)."""
+    sponsored: bool = False
+    """True when this slot shows the product as an ad (label it "Sponsored")."""
 
 
 class SlateOut(BaseModel):

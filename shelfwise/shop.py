@@ -333,7 +333,8 @@ def open_assistant(workspace: Workspace | str | None = None, *, llm: bool = True
     # the caller saves the last ones with ``rec.close_checkpoints()``
     enable_for_workspace(rec, ws)
     tools = WorkspaceShopTools(engine, rec)
-    explainer = Explainer(model, vocab=grounding_vocab(engine))
+    # [llm] capable: the model may write free-form (claim-checked) reasons
+    explainer = Explainer(model, vocab=grounding_vocab(engine), capable=cfg.capable)
     from shelfwise.llm_setup import llm_summary
 
     tools.llm_stats = lambda: llm_summary(cfg, model, reranker, rec, explainer)

@@ -21,7 +21,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from langchain_core.language_models import BaseChatModel
@@ -116,6 +116,30 @@ class AssistantReply:
     """The product "more like …" anchored on, or None."""
     dropped: list[str] = field(default_factory=list)
     """Earlier filters dropped because the anchor breaks them."""
+
+    def intent_dict(self) -> dict[str, Any]:
+        """The parsed intent this reply served, JSON-ready (what ``/chat`` returns).
+
+        Keys: ``query``, ``categories``, ``colours``, ``materials``, ``exclude_colours``,
+        ``exclude_materials``, ``min_price``, ``max_price``, ``cheaper``, ``others``,
+        ``anchor`` (``{"id", "title", "price"}`` of "more like …", or None), ``dropped``,
+        ``excluded_ids`` (shown before, left out), ``kind`` and ``source`` (``rule`` or
+        ``model``).
+        """
+        it = self.intent
+        anchor = None if self.anchor is None else {
+            "id": self.anchor.id, "title": as_data(self.anchor.title, 200),
+            "price": float(self.anchor.price)}
+        return {
+            "query": it.query, "categories": sorted(it.categories),
+            "colours": sorted(it.colours), "materials": sorted(it.materials),
+            "exclude_colours": sorted(it.exclude_colours),
+            "exclude_materials": sorted(it.exclude_materials),
+            "min_price": it.min_price, "max_price": it.max_price, "cheaper": it.cheaper,
+            "others": it.others, "anchor": anchor, "dropped": list(self.dropped),
+            "excluded_ids": sorted(it.exclude_ids - ({it.similar_to} if it.similar_to else set())),
+            "kind": self.kind, "source": it.source,
+        }
 
 
 @dataclass
@@ -237,7 +261,7 @@ class ShoppingAssistant:
                            looks_like_shopping=self._looks_like_shopping(message))
         if verdict.answer is not None:
             # not a shopping request: a fixed answer, no slate, the conversation's state kept
-            return AssistantReply(verdict.answer, [], [], None, conv.intent or Intent(),
+            return AssistantReply(verdict.answer, [], [], None, Intent(),
                                   summary=verdict.answer, kind=verdict.kind)
         intent = parse_intent(message, vocab=self.vocab, chat_model=self.intent_model,
                               previous=conv.intent)

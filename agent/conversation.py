@@ -25,13 +25,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-import numpy as np
-
 from agent.display import quote
 from agent.intent import Intent, singular
 from agent.products import ProductView, format_price
 
 __all__ = ["Resolution", "has_phrase", "product_phrases", "resolve", "summary"]
+
+
+CHEAPER_BY = 1e-6
+"""How far below the reference price "cheaper" caps (above the 1e-9 tolerance of inclusive
+bounds, below any currency's smallest unit): the reference product itself is left out."""
 
 
 def product_phrases(product: ProductView, max_words: int = 3) -> set[str]:
@@ -102,7 +105,7 @@ def resolve(intent: Intent, shown: Sequence[ProductView], seen: Sequence[str] = 
         if cheaper_ref is None:
             unresolved = f"#{intent.cheaper_than}"
         else:
-            cap = float(np.nextafter(float(cheaper_ref.price), -np.inf))
+            cap = float(cheaper_ref.price) - CHEAPER_BY
             hi = cap if intent.max_price is None else min(intent.max_price, cap)
             lo = intent.min_price if intent.min_price is None or intent.min_price <= hi else None
             intent = replace(intent, max_price=hi, min_price=lo)
@@ -157,10 +160,13 @@ def _noun(intent: Intent, n: int) -> str:
 
 def _price_bits(intent: Intent, currency: str) -> list[str]:
     lo, hi = intent.min_price, intent.max_price
+    upper = f"up to {format_price(hi, currency)}" if hi is not None else ""
+    if hi is not None and abs(hi * 100 - round(hi * 100)) > 1e-7:
+        upper = f"under {format_price(round(hi, 2), currency)}"  # a "cheaper" cap: strictly below
     if lo is not None and hi is not None:
-        return [f"from {format_price(lo, currency)} to {format_price(hi, currency)}"]
+        return [f"from {format_price(lo, currency)} {upper}"]
     if hi is not None:
-        return [f"up to {format_price(hi, currency)}"]
+        return [upper]
     if lo is not None:
         return [f"from {format_price(lo, currency)}"]
     return []
@@ -184,7 +190,11 @@ def summary(res: Resolution, products: Sequence[ProductView], *, others: int = 0
     currency = products[0].currency if products else (
         res.anchor.currency if res.anchor else "USD")
     n = len(products)
-    adjectives = " ".join(sorted(intent.colours) + sorted(intent.materials))
+    wanted = sorted(intent.colours) + sorted(intent.materials)
+    # a wanted colour or material is said only when every product shown has it (the shop
+    # relaxes it when too few products do)
+    held = [w for w in wanted if all(has_phrase(p, w) for p in products)]
+    adjectives = " ".join(held)
     noun = _noun(intent, max(n, 2) if n == 0 else n)
     what = f"{adjectives} {noun}".strip()
     bits: list[str] = []
@@ -196,7 +206,12 @@ def summary(res: Resolution, products: Sequence[ProductView], *, others: int = 0
     excluded = sorted(intent.exclude_colours | intent.exclude_materials)
     if excluded:
         bits.append("not " + ", ".join(excluded))
-    tail = (" " + ", ".join(bits)) if bits else ""
+    relaxed = [w for w in wanted if w not in held]
+    if relaxed and n:
+        bits.append(f"not all {' or '.join(relaxed)} (too few match)")
+    # "8 kites up to $60, not red" / "8 kites, not red"
+    priced = bool(bits) and bits[0].startswith(("up to", "under", "from", "cheaper"))
+    tail = ((" " if priced else ", ") + ", ".join(bits)) if bits else ""
     if res.anchor is not None:
         head = f"Like the {quote(res.anchor.title, 60)}: "
         body = (f"{n} similar {what}{tail}" if n else f"nothing similar{tail} is left")

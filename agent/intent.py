@@ -261,10 +261,15 @@ class Intent:
         unless restated (a kept bound that contradicts a restated one is dropped: "over 100"
         then "under 50" means under 50); ``cheaper``, ``cheaper_than``, ``more_like``,
         ``others``, ``exclude_ids``, ``similar_to``, ``source`` and ``reactions`` are per
-        message.
+        message. A message that names other categories than before starts a new request:
+        the earlier price bounds and wanted colours and materials (said about the other
+        products) are dropped, the exclusions ("not red") stay.
         """
         if previous is None:
             return self
+        if self.categories and previous.categories and self.categories != previous.categories:
+            previous = Intent(exclude_colours=previous.exclude_colours,
+                              exclude_materials=previous.exclude_materials)
         hi = self.max_price if self.max_price is not None else previous.max_price
         lo = self.min_price if self.min_price is not None else previous.min_price
         if lo is not None and hi is not None and lo > hi:

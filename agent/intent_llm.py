@@ -127,11 +127,11 @@ def _messages(message: str, vocab: IntentVocab) -> list[BaseMessage]:
 def _ask(chat_model: BaseChatModel, messages: list[BaseMessage],
          schema: dict[str, Any]) -> Any:
     """The model's answer: a dict (structured paths) or text (plain call)."""
-    llama_handle = getattr(chat_model, "_llama", None)
-    if callable(llama_handle) and type(chat_model).__name__ == "LlamaCppChatModel":
-        from agent.llm import to_chat_dicts
+    from agent.llm import LlamaCppChatModel, to_chat_dicts
 
-        llama, lock = llama_handle()
+    if isinstance(chat_model, LlamaCppChatModel):
+        # the loaded llama object decodes under a grammar built from the schema
+        llama, lock = chat_model._llama()
         with lock:  # llama.cpp contexts are not thread-safe
             out = llama.create_chat_completion(
                 messages=to_chat_dicts(messages), temperature=0.0, max_tokens=160,

@@ -119,14 +119,63 @@ class ChatRequest(_Strict):
     given (default: the conversation id stands for the shopper)."""
 
 
+class ChatAnchor(BaseModel):
+    """The product "more like …" anchored on."""
+
+    id: str
+    title: str
+    """The title as data (one line, role labels neutralised)."""
+    price: float
+
+
+class ChatIntent(BaseModel):
+    """What the assistant understood and served (after follow-ups were resolved)."""
+
+    query: str
+    """Free-text part of the request."""
+    categories: list[str]
+    """Catalog categories wanted."""
+    colours: list[str]
+    materials: list[str]
+    exclude_colours: list[str]
+    """Refused colours ("not red")."""
+    exclude_materials: list[str]
+    min_price: float | None
+    max_price: float | None
+    """Upper bound; after "cheaper", just below the product it was compared with."""
+    cheaper: bool
+    others: bool
+    """The shopper asked for others than those shown ("show me others")."""
+    anchor: ChatAnchor | None
+    """The product of "more like the second one" (never shown itself), or null."""
+    dropped: list[str]
+    """Earlier filters dropped because the anchor breaks them."""
+    excluded_ids: list[str]
+    """Products left out because they were shown already."""
+    kind: str
+    """``shopping`` or what else the message was (``greeting``, ``other_shopper``, ``secret``,
+    ``orders``, ``store_policy``, ``about``, ``thanks``)."""
+    source: Literal["rule", "model"]
+    """``rule``: the rule parser; ``model``: the chat model's structured answer added to it."""
+
+
 class ChatResponse(BaseModel):
     """The assistant's answer and the slate it shows (if any)."""
 
     conversation_id: str
     reply: str
+    """The full answer as text: the summary line, then one line per product."""
+    summary: str = ""
+    """One line for a chat bubble ("Found 8 rain jackets up to $150."); the slate's cards
+    carry the products."""
     slate: SlateOut | None
     events_logged: int = 0
     """Clicks or purchases that this message recorded ("add #2 to cart")."""
+    intent: ChatIntent | None = None
+    """The parsed intent (null when the server's chat parses none)."""
+    why: list[str] = Field(default_factory=list)
+    """Per product of the slate, in words: which source found it, what the slate policy and
+    the language model thought."""
 
 
 class FeedbackRequest(_Strict):

@@ -36,6 +36,15 @@ class ChatTurn:
     """Clicks or purchases recorded from the message ("add #2 to cart")."""
     llm_fallback: bool = False
     """True when a language model step fell back to rules or the policy's order."""
+    summary: str = ""
+    """One line for a chat bubble (the cards carry the products); ``reply`` when empty."""
+    intent: dict[str, Any] | None = None
+    """The parsed intent the answer served (:meth:`agent.assistant.AssistantReply.intent_dict`),
+    or None when the chat backend parses none."""
+    why: list[str] | None = None
+    """Per shown product, in words: which source found it, what the policy and model thought."""
+    kind: str = "shopping"
+    """What the message was; only ``shopping`` gets products."""
 
 
 class ChatBackend(Protocol):

@@ -43,7 +43,10 @@ cost costs price priced
 HISTORY_WORDS = frozenset("bought buy purchased purchase ordered order looked viewed view saw "
                           "seen earlier before previously history past recently recent last "
                           "again".split())
-# Words that claim a budget (only true when the shopper gave one).
+# Words that link the product to a history product ("goes with", "same colour as").
+LINK_WORDS = frozenset("same also goes pairs pair match matches matching like similar "
+                       "complements".split())
+# Words that claim a budget (only true when the shopper gave one the price is within).
 BUDGET_WORDS = frozenset("budget afford affordable spend set".split())
 _NUMBER = re.compile(r"(?<![a-z0-9])[$€£¥]?\s?(\d[\d,]*(?:\.\d+)?)")
 _QUOTED = re.compile(r"[\"“”‘’']([^\"“”‘’']{1,80})[\"“”‘’']")
@@ -62,6 +65,8 @@ class Support:
     """Word forms of the shopper's own words (allowed inside quotes only)."""
     frame: frozenset[str]
     """Words that carry no claim."""
+    shared: frozenset[str] = frozenset()
+    """Word forms of what the product shares with a history product (colour, style…)."""
 
 
 def _numbers(text: str) -> list[float]:
@@ -100,7 +105,7 @@ def support_for(product: ProductView | ProductFacts,
     nums = [float(p.price)] if float(p.price) > 0 else []
     nums += _numbers(" ".join(pf.clean_description + (p.title,) + tuple(attrs.values())))
     frame = set(frame_words() | STOP_WORDS) - HISTORY_WORDS - BUDGET_WORDS
-    if shopper.budget is not None and shopper.budget > 0 and float(p.price) > 0:
+    if shopper.budget is not None and 0 < float(p.price) <= shopper.budget:
         frame |= BUDGET_WORDS - {"affordable"}
         nums += [shopper.budget, shopper.budget - float(p.price),
                  round(shopper.budget - float(p.price))]
@@ -118,7 +123,21 @@ def support_for(product: ProductView | ProductFacts,
             if float(hp.price) > 0:
                 nums.append(float(hp.price))
     quoted = word_forms(shopper.query or "")
-    return Support(frozenset(supported), tuple(nums), frozenset(quoted), frozenset(frame))
+    return Support(frozenset(supported), tuple(nums), frozenset(quoted), frozenset(frame),
+                   _shared_with_history(p, shopper))
+
+
+def _shared_with_history(p: ProductView, shopper: ShopperContext) -> frozenset[str]:
+    """Attribute values the product shares with a history product (what links them)."""
+    mine = {str(k).lower(): str(v).lower() for k, v in dict(p.attributes or {}).items()}
+    out: set[str] = set()
+    for h in shopper.history:
+        for k, v in dict(h.product.attributes or {}).items():
+            if mine.get(str(k).lower()) == str(v).lower():
+                out |= word_forms(str(v))
+        if h.product.category.strip().lower() == p.category.strip().lower():
+            out |= word_forms(p.category)
+    return frozenset(out)
 
 
 def _supported_word(w: str, sup: Support, allowed: frozenset[str]) -> bool:
@@ -185,6 +204,9 @@ def check_claims(text: str, product: ProductView | ProductFacts,
     tokens = words(text)
     bad = [not _supported_word(t, sup, frozenset(allowed)) for t in tokens]
     problems += [f"unsupported: {r!r}" for r in _runs(tokens, bad)]
+    if set(tokens) & HISTORY_WORDS and set(tokens) & LINK_WORDS and \
+            not any(forms(t) & sup.shared for t in tokens):
+        problems.append("link to a history product names nothing they share")
     for n in _numbers(text):
         if not any(abs(n - x) <= max(0.01 * abs(x), 0.005) or
                    (abs(n - round(x)) < 1e-9 and abs(x - round(x)) < 0.5 and n > 0)

@@ -57,28 +57,30 @@ def test_price_level_claims_pass_when_the_product_states_them() -> None:
 
 def test_template_reason_uses_facts_and_shopper_words() -> None:
     assert template_reason("a leather bag please", BAG) == \
-        "Black leather bag at $89, matches 'leather', 'bag'."
-    assert template_reason("gift", BAG, "viewed totes") == \
-        "Black leather bag at $89, similar to what you viewed before."
+        "This black leather bag, $89: matches your search for leather bag."
+    # a free-text summary names no history the reason could state: no "viewed before"
+    assert template_reason("gift", BAG, "viewed totes") == "Black leather bag at $89."
 
 
 def test_explainer_falls_back_on_ungrounded_text() -> None:
-    ex = Explainer(FakeListChatModel(responses=["A lovely red silk bag for $20."]))
+    ex = Explainer(FakeListChatModel(responses=["A lovely red silk bag for $20."]), capable=True)
     e = ex.explain("leather bag", BAG)
     assert e.source == "template" and e.grounded and "leather" in e.text
-    assert ex.stats.rejected["ungrounded"] == 1 and e.problems
-    ok = Explainer(FakeListChatModel(responses=["Black leather, as you asked."]))
+    assert ex.stats.rejected["unsupported"] == 1 and e.problems
+    ok = Explainer(FakeListChatModel(responses=["Black leather, as you asked."]), capable=True)
     assert ok.explain("leather bag", BAG).source == "llm"
     assert Explainer(None).explain("leather", BAG).source == "template"
 
 
 def test_explain_many_parses_lines_per_label() -> None:
     other = ProductView("s1", "Runner", "shoes", 50.0, "USD", {"colour": "blue"})
-    ex = Explainer(FakeListChatModel(responses=["A: Black leather tote.\nB: Red shoes!"]))
+    ex = Explainer(FakeListChatModel(responses=["A: Black leather tote.\nB: Red shoes!"]),
+                   capable=True)
     a, b = ex.explain_many("bag", [BAG, other])
     assert (a.source, b.source) == ("llm", "template")
-    assert ex.stats.rejected["ungrounded"] == 1
-    c, d = Explainer(FakeListChatModel(responses=["nonsense"])).explain_many("x", [BAG, other])
+    assert ex.stats.rejected["unsupported"] == 1
+    c, d = Explainer(FakeListChatModel(responses=["nonsense"]), capable=True).explain_many(
+        "x", [BAG, other])
     assert c.source == d.source == "template"
 
 
@@ -197,11 +199,11 @@ def test_explain_many_fast_path_top_k_model_rest_templates() -> None:
     model = _CompletingModel(responses=[" is made of black leather, as asked.\nB: junk",
                                         " is a red silk shoe for $1."])
     _CALLS.clear()
-    ex = Explainer(model, llm_top=2, max_tokens=12)
+    ex = Explainer(model, llm_top=2, max_tokens=12, capable=True)
     a, b, c = ex.explain_many("leather bag", [BAG, other, third])
     assert a.source == "llm" and a.text.startswith("This bag is a good pick because it is made")
     assert a.text.endswith("asked.") and "junk" not in a.text
-    assert b.source == "template" and ex.stats.rejected["ungrounded"] == 1  # checked too
+    assert b.source == "template" and ex.stats.rejected["unsupported"] == 1  # checked too
     assert c.source == "template" and ex.stats.rejected["not_asked"] == 1
     assert len(_CALLS) == 2 and all(k == 12 and "\n" in st for _, _, k, st in _CALLS)
     # the fixed instructions come before the product, so the KV-cache prefix is shared

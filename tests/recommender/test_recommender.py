@@ -78,7 +78,7 @@ def test_generate_mode_garbage_falls_back(world):
 def test_explainer_reasons_and_template_fallbacks_counted(world):
     # one grounded-or-not line for A only: every other product gets a template reason
     model = FakeListChatModel(responses=["A: Bright purple silk beauty at $1.00."])
-    rec = _rec(world, explainer=Explainer(model))
+    rec = _rec(world, explainer=Explainer(model, capable=True))
     resp = rec.recommend("u4", "leather bag", k=4, rng=np.random.default_rng(0))
     assert all(it.reason for it in resp.items)
     assert rec.reason_fallbacks == 4  # A was ungrounded (purple, $1.00), B-D missing

@@ -38,6 +38,11 @@ def serve(
     insecure_no_auth: Annotated[bool, typer.Option(
         "--insecure-no-auth", help="Allow a non-loopback host without an API key.")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    allowed_host: Annotated[list[str] | None, typer.Option(
+        "--allowed-host", help="Also answer requests whose Host header names this host "
+        "(repeatable; '*.example.com' patterns, '*' for any). Without an API key only "
+        "localhost, 127.0.0.1, [::1] and the bound address are answered (DNS rebinding).")
+    ] = None,
     llm_backend: LLMBackendOpt = None,
     llm_model: LLMModelOpt = None,
     llm_url: LLMUrlOpt = None,
@@ -48,10 +53,11 @@ def serve(
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) and the web chat page at /."""
     from shelfwise.serve import create_app
-    from shelfwise.serve.server import require_key_for_host, run
+    from shelfwise.serve.server import allowed_hosts_for, require_key_for_host, run
 
     # checked before anything loads, so that a misconfigured server fails at once
     require_key_for_host(host, api_key, insecure_no_auth=insecure_no_auth)
+    hosts = allowed_hosts_for(host, api_key, allowed_host or ())
     from shelfwise.serve.wiring import open_service
 
     space = workspace(ws)
@@ -59,7 +65,8 @@ def serve(
                             llm_threads, llm_weight).resolve(space.config_file)
     service = open_service(space, policy=policy, llm=llm, seed=seed, llm_config=llm_config)
     try:
-        app = create_app(service, api_key=api_key, max_body_bytes=max_body_bytes)
+        app = create_app(service, api_key=api_key, max_body_bytes=max_body_bytes,
+                         allowed_hosts=hosts)
         shown = "[::1]" if host == "::1" else host
         typer.echo(f"shelfwise: serving on http://{shown}:{port}/ (API docs at /docs; "
                    f"auth {'on' if api_key else 'off'}, policy {policy}, "

@@ -11,6 +11,7 @@ Build it with :func:`create_app` around a :class:`~shelfwise.serve.service.Recom
 ``GET /products/{id}/image`` its image                                                  key
 ``GET /metrics``           Prometheus text                                              key
 ``GET /health``            liveness                                                     open
+``GET /docs``, ``/openapi.json``  API docs (Swagger UI, offline) and schema               key
 ``GET /``, ``/static/*``   the web chat page                                            open
 =========================  =========================================================  ======
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,6 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import (
     FileResponse,
-    HTMLResponse,
     JSONResponse,
     RedirectResponse,
     Response,
@@ -60,6 +60,7 @@ from shelfwise.serve.models import (
     SlateItemOut,
     SlateOut,
 )
+from shelfwise.serve.security import add_docs, add_host_check, check_api_key
 from shelfwise.serve.service import RecommendationService
 
 __all__ = ["API_KEY_HEADER", "DEFAULT_MAX_BODY_BYTES", "create_app"]
@@ -195,41 +196,26 @@ def _search_filter(filters: Filters | None) -> Any:
         in_stock_only=filters.in_stock_only, exclude_ids=frozenset(filters.exclude_ids))
 
 
-def _add_offline_docs(app: FastAPI) -> None:
-    """Serve Swagger UI at ``/docs`` from the ``swagger-ui-bundle`` package, not a CDN.
-
-    FastAPI's default page loads its script and stylesheet from jsDelivr, which a shop's
-    offline or locked-down server cannot reach; the same Swagger UI files ship in the wheel.
-    """
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from swagger_ui_bundle import swagger_ui_path
-
-    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
-
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json", title="shelfwise API",
-            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-            swagger_css_url="/docs-assets/swagger-ui.css",
-            swagger_favicon_url="/docs-assets/favicon-32x32.png")
-
-
 def create_app(service: RecommendationService, *, api_key: str | None = None,
-               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+               allowed_hosts: Sequence[str] | None = None) -> FastAPI:
     """The HTTP app around ``service``.
 
     Args:
         service: what the endpoints call (slates, chat, feedback, products).
         api_key: when set, every API endpoint needs header ``X-API-Key: <api_key>``
             (``/``, ``/static`` and ``/health`` stay open).
+            ``/docs`` and ``/openapi.json`` need it too (header, or Basic auth password).
         max_body_bytes: larger request bodies get 413.
+        allowed_hosts: when given, requests whose ``Host`` header names none of these get
+            400 (:func:`shelfwise.serve.security.add_host_check`; ``shelfwise serve`` passes
+            the loopback names for a keyless server). ``None``: no Host check.
 
     Raises:
-        ConfigError: an empty API key or a non-positive body limit.
+        ConfigError: an empty or non-ASCII API key, a bad allowed-host pattern, or a
+            non-positive body limit.
     """
-    if api_key is not None and not api_key.strip():
-        raise ConfigError("api_key must not be empty; leave it out to turn authentication off")
+    check_api_key(api_key, "api_key")
     if max_body_bytes < 1:
         raise ConfigError(f"max_body_bytes must be >= 1, got {max_body_bytes}")
     metrics = Metrics()
@@ -245,6 +231,7 @@ def create_app(service: RecommendationService, *, api_key: str | None = None,
 
     app = FastAPI(
         title="shelfwise", version=__version__, docs_url=None, redoc_url=None,
+        openapi_url=None,  # served by add_docs, behind the key when there is one
         lifespan=lifespan,
         description="Recommendation agent for online shops: slates with reasons, chat, "
                     "feedback. Send the API key in the `X-API-Key` header when the server "
@@ -371,9 +358,11 @@ def create_app(service: RecommendationService, *, api_key: str | None = None,
         return FileResponse(STATIC_DIR / "index.html", headers=_PAGE_HEADERS)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    _add_offline_docs(app)
+    add_docs(app, api_key, API_KEY_HEADER)
     # outermost first: metrics see every request, including those the size limit refuses
     app.add_middleware(BodySizeLimit, limit=max_body_bytes)
+    if allowed_hosts is not None:
+        add_host_check(app, allowed_hosts)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 

@@ -306,12 +306,15 @@ class Reranker:
         complete_partial: in generate mode, complete a partial ranking with the remaining
             labels in policy order instead of falling back.
         cache_size: model answers kept per prompt hash (0 disables the cache).
+        description_chars: longest snippet of each product's description shown to the model
+            (0: none, the default; the prompt grows by ~20 tokens per product per 80 chars).
 
     """
 
     def __init__(self, chat_model: BaseChatModel, *, mode: Mode = "auto",
                  blend_weight: float = 0.3, timeout_s: float = 10.0, max_candidates: int = 20,
-                 complete_partial: bool = False, cache_size: int = 256) -> None:
+                 complete_partial: bool = False, cache_size: int = 256,
+                 description_chars: int = 0) -> None:
         if mode not in _MODES:
             raise ConfigError(f"unknown mode {mode!r}; choose one of: {', '.join(_MODES)}")
         if not 0.0 <= blend_weight <= 1.0:
@@ -320,6 +323,8 @@ class Reranker:
             raise ConfigError(f"timeout_s must be > 0, got {timeout_s}")
         if not 1 <= max_candidates <= len(LABELS):
             raise ConfigError(f"max_candidates must be in [1, {len(LABELS)}], got {max_candidates}")
+        if description_chars < 0:
+            raise ConfigError(f"description_chars must be >= 0, got {description_chars}")
         if mode == "score" and not callable(getattr(chat_model, "next_token_logprobs", None)):
             raise ConfigError(f"mode 'score' needs a chat_model with next_token_logprobs; "
                               f"{type(chat_model).__name__} has none (use mode='generate')")
@@ -330,6 +335,7 @@ class Reranker:
         self.max_candidates = max_candidates
         self.complete_partial = complete_partial
         self.cache_size = cache_size
+        self.description_chars = int(description_chars)
         self.stats = RerankStats()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -360,8 +366,8 @@ class Reranker:
         values = {
             "query": sanitize_data(query or "(none)", 300),
             "user_summary": sanitize_data(user_summary or "(none)", 300),
-            "products": "\n".join(product_line(lab, p) for lab, p in
-                                  zip(labels, products, strict=True)),
+            "products": "\n".join(product_line(lab, p, max_chars=self.description_chars)
+                                  for lab, p in zip(labels, products, strict=True)),
             "labels": ", ".join(labels),
         }
         if mode == "generate":

@@ -40,7 +40,7 @@ good great nice choice pick option fits fit fitting because
 cost costs price priced
 """.split())
 # Words that claim a history (only true when the shopper has one).
-HISTORY_WORDS = frozenset("bought buy purchased purchase ordered order looked viewed view saw "
+HISTORY_WORDS = frozenset("bought purchased ordered looked viewed saw "
                           "seen earlier before previously history past recently recent last "
                           "again".split())
 # Words that link the product to a history product ("goes with", "same colour as").
@@ -67,6 +67,8 @@ class Support:
     """Words that carry no claim."""
     shared: frozenset[str] = frozenset()
     """Word forms of what the product shares with a history product (colour, style…)."""
+    keys: frozenset[str] = frozenset()
+    """Attribute names of the product (``colour``, ``style``): not claims by themselves."""
 
 
 def _numbers(text: str) -> list[float]:
@@ -111,10 +113,10 @@ def support_for(product: ProductView | ProductFacts,
                  round(shopper.budget - float(p.price))]
     relations = {h.relation for h in shopper.history}
     if relations:
-        gated = {"looked", "viewed", "view", "saw", "seen", "earlier", "before", "previously",
+        gated = {"looked", "viewed", "saw", "seen", "earlier", "before", "previously",
                  "history", "past", "recently", "recent", "last", "again"}
         if "bought" in relations:
-            gated |= {"bought", "buy", "purchased", "purchase", "ordered", "order"}
+            gated |= {"bought", "purchased", "ordered"}
         frame |= gated
         for h in shopper.history:
             hp = h.product
@@ -124,7 +126,7 @@ def support_for(product: ProductView | ProductFacts,
                 nums.append(float(hp.price))
     quoted = word_forms(shopper.query or "")
     return Support(frozenset(supported), tuple(nums), frozenset(quoted), frozenset(frame),
-                   _shared_with_history(p, shopper))
+                   _shared_with_history(p, shopper), word_forms(keys))
 
 
 def _shared_with_history(p: ProductView, shopper: ShopperContext) -> frozenset[str]:
@@ -175,6 +177,30 @@ def _runs(tokens: list[str], bad: list[bool]) -> Iterable[str]:
         yield " ".join(run)
 
 
+def _link_problems(text: str, sup: Support) -> list[str]:
+    """A sentence that links the product to a history product must name only what they share.
+
+    The words after "same" / "also" (up to the next function word) are the shared value
+    ("same red colour as", "also casual"); attribute names ("colour") are skipped.
+    """
+    if not any(forms(t) & sup.shared for t in words(text)):
+        return ["link to a history product names nothing they share"]
+    out = []
+    for clause in re.split(r"[,;:.!?()]|\s[-–—]\s", text):
+        tokens = words(clause)
+        for i, t in enumerate(tokens):
+            if t not in ("same", "also"):
+                continue
+            for w in tokens[i + 1: i + 4]:
+                if w in STOP_WORDS or w == "as":
+                    break
+                if w in sup.keys:
+                    continue
+                if not forms(w) & sup.shared:
+                    out.append(f"{w!r} is not shared with the history product")
+    return out
+
+
 def check_claims(text: str, product: ProductView | ProductFacts,
                  shopper: ShopperContext | None = None) -> list[str]:
     """Problems of a sentence about ``product`` for ``shopper`` (empty list: every claim holds).
@@ -204,9 +230,8 @@ def check_claims(text: str, product: ProductView | ProductFacts,
     tokens = words(text)
     bad = [not _supported_word(t, sup, frozenset(allowed)) for t in tokens]
     problems += [f"unsupported: {r!r}" for r in _runs(tokens, bad)]
-    if set(tokens) & HISTORY_WORDS and set(tokens) & LINK_WORDS and \
-            not any(forms(t) & sup.shared for t in tokens):
-        problems.append("link to a history product names nothing they share")
+    if set(tokens) & HISTORY_WORDS and set(tokens) & LINK_WORDS:
+        problems += _link_problems(text, sup)
     for n in _numbers(text):
         if not any(abs(n - x) <= max(0.01 * abs(x), 0.005) or
                    (abs(n - round(x)) < 1e-9 and abs(x - round(x)) < 0.5 and n > 0)

@@ -48,7 +48,8 @@ _USE_LEAD = re.compile(r"\b(?:for|suits)\s+(?P<u>[^.;:,!?]+)", re.IGNORECASE)
 # A clause that starts with one of these says something about the reader or refers back;
 # it is not a feature phrase ("…, it suits weekends", "for anyone who loves …").
 _NOT_PHRASE = frozenset("it its this that these those which who whom whose they them you your "
-                        "we our us anyone everyone someone he she his her".split())
+                        "we our us anyone everyone someone he she his her every each any all"
+                        .split())
 _LEADING = frozenset("a an the".split())
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9 &'\-/.%+]")
 
@@ -203,7 +204,8 @@ def _features(sentences: Sequence[str]) -> tuple[list[str], list[str]]:
             feats += [p for p in _phrases(x, 4) if p.lower() not in (f.lower() for f in feats)]
         for m in _USE_LEAD.finditer(s):
             u = m.group("u").strip()
-            if (set(words(u)) & _NOT_PHRASE) or len(u.split()) > 4:
+            if (set(words(u)) & _NOT_PHRASE) or len(u.split()) > 4 or \
+                    not any(len(w) > 3 and w.isalpha() for w in words(u)):
                 continue
             p = clean_phrase(u, 4)
             if p and p.lower() not in (x.lower() for x in uses):
@@ -255,9 +257,23 @@ def _history_fact(product: ProductView, history: Sequence[HistoryItem]) -> Fact 
                 same_cat = other.category.strip().lower() == product.category.strip().lower()
                 return Fact("history", (("other", short_name(other)), ("rel", item.relation),
                                         ("key", "colour" if key == "color" else key),
-                                        ("value", value.lower()),
+                                        ("value", value if key == "brand" else value.lower()),
                                         ("link", "like" if same_cat else "pair")), rank=0)
     return None
+
+
+def _noun(product: ProductView, a: dict[str, str]) -> str:
+    """What the product is: its ``kind``, else its title without the brand, else its category."""
+    if a.get("kind") and (k := clean_phrase(a["kind"], 4)):
+        return k
+    title = str(product.title)
+    brand = a.get("brand", "")
+    if brand and title.lower().startswith(brand.lower()):
+        title = title[len(brand):]
+    t = clean_phrase(title, 6)
+    if t:
+        return " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in t.split())
+    return clean_phrase(singular(product.category), 4) or "item"
 
 
 def extract_facts(product: ProductView, shopper: ShopperContext | None = None) -> ProductFacts:
@@ -273,13 +289,14 @@ def extract_facts(product: ProductView, shopper: ShopperContext | None = None) -
     """
     shopper = shopper or ShopperContext()
     a = _attrs(product)
-    noun = clean_phrase(a.get("kind") or singular(product.category), 4) or "item"
+    noun = _noun(product, a)
     desc: list[str] = []
     for key in _HEAD_KEYS:
         v = a.get(key)
         if v and not (key == "pattern" and v.lower() in _PLAIN_PATTERNS):
             p = clean_phrase(v, 3)
-            if p and p.lower() not in noun.lower() and p.lower() not in (d.lower() for d in desc):
+            if p and not set(words(p)) & set(words(noun)) and \
+                    p.lower() not in (d.lower() for d in desc):
                 desc.append(p.lower())
     price_ok = float(product.price) > 0
     price = format_price(float(product.price), str(product.currency)) if price_ok else None
@@ -301,9 +318,9 @@ def extract_facts(product: ProductView, shopper: ShopperContext | None = None) -
         facts.append(Fact("query", (("words", " ".join(matched[:3])),), rank=1))
     sentences = description_sentences(product.description or "")
     feats, uses = _features(sentences)
-    for f in feats[:3]:
-        if f.lower() not in noun.lower():
-            facts.append(Fact("feature", (("value", f.lower()),), rank=2))
+    head_words = word_forms(" ".join([noun, *desc, *a.keys()]))
+    for f in [f for f in feats if not word_forms(f) <= head_words][:3]:
+        facts.append(Fact("feature", (("value", f.lower()),), rank=2))
     for u in uses[:1]:
         facts.append(Fact("use", (("value", u.lower()),), rank=3))
     if a.get("style") and (s := clean_phrase(a["style"], 2)):

@@ -165,13 +165,12 @@ def template_reason(product: Any, query: str | None = None) -> str:
         product: a :class:`shelfwise.catalog.Product`.
         query: the shopper's words, quoted back when given.
     """
-    attrs = getattr(product, "attributes", {}) or {}
-    facts = [str(attrs[k]) for k in ("colour", "color", "material", "style") if attrs.get(k)]
-    described = " ".join(facts + [str(getattr(product, "category", "item")).rstrip("s")])
-    price = f"{getattr(product, 'currency', 'USD')} {float(product.price):.2f}"
-    if query:
-        return f"A {described} at {price}, matching your search for \u201c{query}\u201d."
-    return f"A {described} at {price}, close to what you looked at before."
+    # it used to end in "close to what you looked at before" for every request without a
+    # query, shoppers without a history included; the constructed reason states no history
+    from agent.explain import template_reason as constructed_reason
+    from agent.products import ProductView
+
+    return constructed_reason(query, ProductView.from_any(product))
 
 
 def plackett_luce_marginals(scores: np.ndarray, *, temperature: float = 1.0,
@@ -493,7 +492,9 @@ class Recommender:
                 llm_scores[org] = sub_llm
                 reranked = True
                 prompt_hash = _prompt_hash(result, query)
-        reasons, sources = self._reasons(query, [products[i] for i in order], summary)
+        reasons, sources = self._reasons(query, [products[i] for i in order], summary,
+                                         user_id=user_id,
+                                         budget=getattr(filters, "max_price", None))
         reasons = [reasons[int(np.flatnonzero(order == i)[0])] for i in range(len(products))]
         sources = [sources[int(np.flatnonzero(order == i)[0])] for i in range(len(products))]
 
@@ -543,15 +544,28 @@ class Recommender:
         slate.scores = np.asarray(slate.scores, dtype=np.float64) * temperature
         return slate, laid.ads
 
-    def _reasons(self, query: str | None, products: list[Any],
-                 summary: str | None) -> tuple[list[str], list[str]]:
-        """One reason per product (served order) and who wrote it (``llm`` or ``template``)."""
+    def _reasons(self, query: str | None, products: list[Any], summary: str | None, *,
+                 user_id: str | None = None,
+                 budget: float | None = None) -> tuple[list[str], list[str]]:
+        """One reason per product (served order) and who decided it.
+
+        Sources are ``llm``, ``chosen`` or ``template``; only a history the shopper really
+        has reaches the explainer.
+        """
         if self.explainer is None:
             return [self.explain(p, query) for p in products], ["template"] * len(products)
+        from agent.facts import ShopperContext
         from agent.products import ProductView
 
         views = [ProductView.from_any(p) for p in products]
-        out = self.explainer.explain_many(query, views, summary)
+        history = []
+        for pid in (self.history(user_id)[-5:] if user_id else []):
+            try:
+                history.append(ProductView.from_any(self.product(pid)))
+            except UnknownProductError:
+                continue
+        shopper = ShopperContext.of(query, budget=budget, history=history, key=user_id or "")
+        out = self.explainer.explain_many(query, views, summary, shopper=shopper)
         asked = getattr(self.explainer, "chat_model", None) is not None
         n_template = sum(e.source == "template" for e in out)
         if asked and n_template:

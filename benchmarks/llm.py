@@ -27,6 +27,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -306,6 +307,124 @@ def quality_section(engine, latent, vectors, products, n_sessions: int,
     return lines + [""], chosen
 
 
+CHAT_MESSAGES = (
+    "something for a rainy hike", "a warm jumper for winter", "a bag that fits my laptop",
+    "comfortable shoes for standing all day", "a watch I can swim with",
+    "a dress for a summer wedding", "gear for the gym", "black leather boots under 150",
+    "a hat to keep my ears warm", "shoes for a formal dinner", "a linen shirt for hot days",
+    "a small bag for a party", "trousers for hiking", "a scarf as a gift",
+    "a smart blazer for an interview", "cosy clothes for lounging at home")
+CHAT_BEGIN, CHAT_END = "<!-- chat-turn:begin -->", "<!-- chat-turn:end -->"
+
+
+def _timed(obj: Any, name: str, acc: list[float]) -> None:
+    """Wrap ``obj.name`` so that each call's seconds go to ``acc`` (instance attribute)."""
+    fn = getattr(obj, name)
+
+    def wrapper(*a: Any, **kw: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn(*a, **kw)
+        finally:
+            acc.append(time.perf_counter() - t0)
+    setattr(obj, name, wrapper)
+
+
+def chat_turn_section(workspace: Path, reps: int, threads: int = 1) -> list[str]:
+    """A whole chat turn (k=10: retrieve, policy, rerank score call, reasons) per setting.
+
+    Each setting opens the assistant on a private copy of the workspace, answers one warm-up
+    message (loads the model), then ``reps`` distinct messages in new conversations.
+    """
+    import shutil
+    import tempfile
+
+    from shelfwise.config import LLMConfig
+    from shelfwise.shop import open_assistant
+
+    tmp = Path(tempfile.mkdtemp(prefix="chat-turn-"))
+    shutil.copytree(workspace, tmp / "ws", ignore=shutil.ignore_patterns("events.sqlite*"))
+    settings = [("w = 0.3: score call + reasons", True, LLMConfig(n_threads=threads,
+                                                                  rerank_weight=0.3)),
+                ("w = 0 (default): score call skipped, reasons", True,
+                 LLMConfig(n_threads=threads, rerank_weight=0.0)),
+                ("no language model (`--no-llm`)", False, LLMConfig(backend="none"))]
+    rows = ["| setting | turn p50 (s) | turn p95 (s) | turn CPU p50 (s) | rerank p50 (s) | "
+            "reasons p50 (s) | target p50 <= 1.5 s | load during |",
+            "|---|---|---|---|---|---|---|---|"]
+    results = {}
+    try:
+        for name, llm, cfg in settings:
+            assistant = open_assistant(tmp / "ws", llm=llm, k=10, llm_config=cfg)
+            rec = assistant.tools.recommender
+            t_rr: list[float] = []
+            t_ex: list[float] = []
+            assistant.respond("warm-up", "a bag")  # loads the model and the encoder
+            if rec.reranker is not None:
+                _timed(rec.reranker, "rerank", t_rr)
+            _timed(assistant.explainer, "explain_many", t_ex)
+            turns, cpu = [], []
+            for i in range(reps):
+                msg = CHAT_MESSAGES[i % len(CHAT_MESSAGES)]
+                t0, c0 = time.perf_counter(), time.process_time()
+                reply = assistant.respond(f"bench-{name[:6]}-{i}", msg)
+                turns.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
+                if len(reply.products) < 10:
+                    log(f"chat turn {msg!r}: {len(reply.products)} products")
+            rec.close_checkpoints()
+            rec.events.close()
+            load = _load()
+            p50 = pct(turns, 50)
+            results[name] = p50
+            met = "n/a" if not llm else ("**met**" if p50 <= 1.5 else "**missed**")
+            rows.append(f"| {name} | {p50:.2f} | {pct(turns, 95):.2f} | {pct(cpu, 50):.2f} | "
+                        f"{pct(t_rr, 50) if t_rr else 0.0:.2f} | {pct(t_ex, 50):.2f} | {met} "
+                        f"| {load} |")
+            log(rows[-1])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
+def write_chat_turn(out: Path, workspace: Path, reps: int, threads: int) -> None:
+    """Measure :func:`chat_turn_section` and put it at the top of ``out`` (replacing an earlier
+    run between the chat-turn markers)."""
+    import subprocess
+
+    t0 = time.perf_counter()
+    rows = chat_turn_section(workspace, reps, threads)
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=False).stdout.strip()
+    except OSError:
+        commit = "?"
+    section = [CHAT_BEGIN,
+               f"## Chat turn latency ({time.strftime('%Y-%m-%d')}, `benchmarks/llm.py "
+               f"--chat-turn --reps {reps}`)", "",
+               f"A whole `ShoppingAssistant.respond` with k=10 (retrieval, policy, the rerank "
+               f"score call when the weight asks for it, reasons for the 10 products) on the "
+               f"demo store, SmolLM2-135M-Instruct Q4_1 on **{threads} llama.cpp thread(s)**, "
+               f"{reps} distinct messages per row after one warm-up turn; "
+               f"{platform.machine()}, {os.cpu_count()} CPUs shared with other jobs (load: "
+               f"1-/5-minute averages at the end of each row), at commit {commit or '?'}; took "
+               f"{time.perf_counter() - t0:.0f} s. Rerank and reasons columns time those calls "
+               "inside the turn. *Turn CPU* is the process's CPU seconds per turn: with one "
+               "llama.cpp thread it is close to what the wall time would be on an idle "
+               "machine, so it tells contention apart from cost.", "", *rows, "", CHAT_END]
+    text = out.read_text(encoding="utf-8") if out.exists() else "# LLM rerank and reasons " \
+        "benchmark\n"
+    if CHAT_BEGIN in text and CHAT_END in text:
+        head, rest = text.split(CHAT_BEGIN, 1)
+        text = head + "\n".join(section) + rest.split(CHAT_END, 1)[1]
+    else:
+        first = text.find("\n## ")
+        cut = first + 1 if first >= 0 else len(text)
+        text = text[:cut] + "\n".join(section) + "\n\n" + text[cut:]
+    out.write_text(text, encoding="utf-8")
+    print("\n".join(section))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspace", type=Path, default=os.environ.get("SHELFWISE_HOME"),
@@ -322,10 +441,17 @@ def main() -> None:
                         help="skip the llama-cpp vs transformers load comparison")
     parser.add_argument("--out", type=Path,
                         default=Path(__file__).parent / "reports" / "llm.md")
+    parser.add_argument("--chat-turn", action="store_true",
+                        help="only the chat-turn latency section (inserted at the top of --out)")
+    parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (chat turn)")
     args = parser.parse_args()
     from _demo import demo_workspace
 
     args.workspace = demo_workspace(args.workspace)
+    if args.chat_turn:
+        write_chat_turn(args.out, args.workspace, args.reps or (3 if args.quick else 15),
+                        args.threads)
+        return
     n_sessions = args.sessions or (4 if args.quick else 150)
     start = time.perf_counter()
     rng = np.random.default_rng(args.seed)

@@ -206,7 +206,12 @@ class OnnxTextModel:
         self._ort = ort
         # one thread for a shopper's query (see shelfwise.threads: on a busy machine a second
         # thread only waits); a session on every core is opened for the first large batch
-        self._session = self._open_session(threads=1)
+        try:
+            self._session = self._open_session(threads=1)
+        except EncoderError:  # a truncated or foreign file in the cache: export it again
+            self.path.unlink(missing_ok=True)
+            export_onnx(self.model_dir, self.path)
+            self._session = self._open_session(threads=1)
         self._batch_session: Any = None
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.dim = int(self._session.get_outputs()[0].shape[-1])
@@ -220,8 +225,8 @@ class OnnxTextModel:
             return self._ort.InferenceSession(str(self.path), opts,
                                               providers=["CPUExecutionProvider"])
         except Exception as exc:  # a truncated or foreign file in the cache
-            raise EncoderError(f"cannot load the ONNX export {self.path} ({exc}); delete it to "
-                               "export again") from exc
+            raise EncoderError(f"cannot load the ONNX export {self.path} "
+                               f"({type(exc).__name__}: {exc})") from exc
 
     def encode(self, texts: Sequence[str], batch_size: int = 64,
                progress: Callable[[int], None] | None = None) -> np.ndarray:

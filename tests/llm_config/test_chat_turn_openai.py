@@ -64,3 +64,28 @@ def test_chat_cli_with_llm_options_reports_the_model(demo_copy, fake_openai, cap
     assert data["llm"]["backend"] == "openai" and data["llm"]["rerank_weight"] == 0.5
     assert data["llm"]["calls"]["ok"] >= 1 and data["llm"]["fallbacks"]["rerank"] == 0
     assert _rerank_requests(fake_openai) == 1
+
+
+def test_server_metrics_count_model_calls_and_fallbacks(demo_copy, fake_openai):
+    from fastapi.testclient import TestClient
+
+    from shelfwise.serve import create_app
+    from shelfwise.serve.wiring import open_service
+
+    cfg = LLMConfig(backend="openai", base_url=fake_openai.base_url, model="fake-model",
+                    rerank_weight=0.5, timeout_s=1.0, retries=0)
+    service = open_service(demo_copy, policy="linucb", llm=True, seed=0, llm_config=cfg)
+    try:
+        with TestClient(create_app(service)) as client:
+            ok = client.post("/chat", json={"conversation_id": "m1", "message": "a red bag"})
+            assert ok.status_code == 200, ok.text
+            fake_openai.mode = "garbage"
+            bad = client.post("/chat", json={"conversation_id": "m2", "message": "a hat"})
+            assert bad.status_code == 200, bad.text  # served in policy order, not a 500
+            text = client.get("/metrics").text
+    finally:
+        service.close()
+    assert 'shelfwise_llm_fallbacks_total{kind="rerank"} 1.0' in text
+    assert 'shelfwise_llm_calls_total{outcome="errors"}' in text
+    assert 'shelfwise_llm_calls_total{outcome="failed"} 0.0' not in text
+    assert "shelfwise_llm_rerank_weight 0.5" in text

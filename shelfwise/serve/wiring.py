@@ -120,9 +120,10 @@ def open_service(workspace: Any = None, *, policy: str = "linucb", llm: bool = F
         store = SQLiteEventStore(ws.events_db)
         reranker = model = None
         if llm:
-            from shelfwise.llm_setup import make_reranker, open_chat_model
+            from shelfwise.llm_setup import make_reranker, needs_scores, open_chat_model
 
-            model = open_chat_model(llm_config)
+            # this path has no explainer: the model is loaded only when its scores are used
+            model = open_chat_model(llm_config) if needs_scores(llm_config) else None
             reranker = make_reranker(llm_config, model)
         rec = Recommender(engine, pol, store, reranker, llm_weight=llm_config.rerank_weight)
         closers = [store.close, engine.close]

@@ -84,7 +84,8 @@ def _rx(*parts: str) -> re.Pattern[str]:
 # Order matters: the first rule that matches decides.
 _RULES: list[tuple[MessageKind, re.Pattern[str]]] = [
     ("secret", _rx(
-        r"\b(?:api[\s_-]?keys?|secret keys?|your secrets?|passwords?|passwd|access tokens?|"
+        r"(?<![a-z])api[\s_-]?keys?(?![a-z])|"
+        r"\b(?:secret keys?|your secrets?|passwords?|passwd|access tokens?|"
         r"auth(?:entication)? tokens?|bearer tokens?|credentials|private keys?|ssh keys?|"
         r"env(?:ironment)? var(?:iable)?s?|config(?:uration)? files?)\b|(?:^|\s)\.env\b",
         r"\b(?:system|hidden|initial|original|your)\s+(?:prompt|instructions?|rules|message)",

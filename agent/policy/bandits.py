@@ -28,10 +28,11 @@ Now a click moves shared weights only through ``state * item``, whose effect on 
 shopper's score is scaled by the product of the two states (about ``1 / d`` for unrelated
 shoppers): what one shopper likes lives in that shopper's own state (the history the event
 log holds), and the shared weights learn, from everyone, how much similarity and each source
-are worth. Only when states and candidates live in different spaces (e.g. Open Bandit Dataset
-contexts and item features) are the outer-product features of
+are worth. Only with ``feature_space="separate"`` (states and candidates in different spaces,
+e.g. Open Bandit Dataset contexts and item features) are the outer-product features of
 :func:`~agent.policy.base.interaction_features` used, item columns included: there the items
-are a fixed set whose overall appeal is what should be learned.
+are a fixed set whose overall appeal is what should be learned. The space is a setting, never
+inferred from the dimensions: ``"shared"`` with unequal dimensions is a :class:`PolicyError`.
 """
 
 from __future__ import annotations
@@ -105,6 +106,9 @@ class GreedyConfig(PolicyConfig):
 
     def validate(self) -> None:  # noqa: D102
         _positive(self, "temperature")
+        if self.feature_space != "shared":
+            raise ConfigError("greedy ranks by cos(state, candidate), which needs "
+                              f"feature_space='shared', got {self.feature_space!r}")
 
 
 class GreedyPolicy(SlatePolicy):
@@ -113,9 +117,6 @@ class GreedyPolicy(SlatePolicy):
     name = "greedy"
     learning = Learning("none", off_policy=False)
     config_cls = GreedyConfig
-
-    def _needs_features(self) -> bool:
-        return False
 
     def score(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """``cos(state, cand)``, ``(n,)``."""
@@ -138,7 +139,7 @@ class LinearBanditConfig(PolicyConfig):
     """Ignore unclicked items below the last click (cascade examination model)."""
     prior_cosine: float = 1.0
     """Prior mean of the weight on ``cos(state, candidate)`` (reward per unit cosine), used
-    when state and candidates share one space. The ridge shrinks toward this prior instead of
+    with ``feature_space="shared"``. The ridge shrinks toward this prior instead of
     toward 0, so a fresh bandit ranks by content similarity plus its exploration bonus (cold
     start) rather than almost at random; ``ridge`` observations' worth of data outweigh it.
     0 gives the textbook zero prior."""
@@ -198,26 +199,14 @@ class _LinearBandit(SlatePolicy):
     def _extra_columns(self) -> int:
         return int(self.config.extra_features)  # type: ignore[attr-defined]
 
-    def _needs_features(self) -> bool:
-        # with extra columns the item part must share the state's space: no outer product
-        return self._extra_columns() == 0
-
-    def _ensure_dims(self, d_u: int, d_c: int) -> None:
-        if self.state_dim is None:
-            self._feature_dim(d_u, d_c)  # a bad layout is refused before anything is set
-        super()._ensure_dims(d_u, d_c)
-
-    def _shared_space(self, d_u: int, d_c: int) -> bool:
-        return d_c - self._extra_columns() == d_u
+    def _shared_space(self) -> bool:
+        return self.config.feature_space == "shared"
 
     def _feature_dim(self, d_u: int, d_c: int) -> int:
-        if self._shared_space(d_u, d_c):
+        self.check_dims(d_u, d_c)
+        if self._shared_space():
             return similarity_feature_dim(d_u, self._extra_columns())
-        if self._extra_columns():
-            raise PolicyError(f"{self.name}: candidates have {d_c} columns; with "
-                              f"extra_features={self._extra_columns()} they must be the "
-                              f"state's {d_u} item columns + {self._extra_columns()} extras")
-        return feature_dim(d_u, d_c)
+        return feature_dim(d_u, d_c, "separate")
 
     def features(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """The regression features of each candidate (see the module docstring).
@@ -230,18 +219,16 @@ class _LinearBandit(SlatePolicy):
             float64 ``(n, p)`` (or ``(m, n, p)``), ``p = len(theta)``.
 
         """
-        d_u, d_c = np.shape(state)[-1], np.shape(candidates)[-1]
-        if self._shared_space(d_u, d_c):
+        if self._shared_space():
             return similarity_features(state, candidates, self._extra_columns())
-        self._feature_dim(d_u, d_c)  # raises for a bad layout with extra columns
-        return interaction_features(state, candidates)
+        return interaction_features(state, candidates, "separate")
 
     def _init_params(self) -> None:
         assert self.state_dim is not None and self.cand_dim is not None  # set by _ensure_dims
         p = self._feature_dim(self.state_dim, self.cand_dim)
         lam = self.config.ridge  # type: ignore[attr-defined]
         prior = np.zeros(p)
-        if self._shared_space(self.state_dim, self.cand_dim):  # [s * c, cos, extras, 1]
+        if self._shared_space():  # [s * c, cos, extras, 1]
             prior[self.state_dim] = self.config.prior_cosine  # type: ignore[attr-defined]
         self.A = lam * np.eye(p)
         self.A_inv = np.eye(p) / lam

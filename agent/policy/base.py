@@ -6,18 +6,34 @@ Every policy here works on plain numpy features:
 - ``candidates``: the candidate items, float ``(n, d_c)``;
 - a slate is ``k`` distinct *positions into* ``candidates`` (not product ids).
 
-Interaction features (:func:`interaction_features`), used by SlateQ and REINFORCE:
+**Feature model** (``PolicyConfig.feature_space``, an explicit choice, never inferred from
+the dimensions):
 
-- ``d_u == d_c``: ``[state * cand, cand, cos(state, cand), 1]`` -> ``2 d + 2`` columns;
-- ``d_u != d_c``: ``[vec(state ⊗ cand), cand, 1]`` -> ``d_u d_c + d_c + 1`` columns (refused
+- ``"shared"`` (default; every shelfwise surface: the shopper state is built from product and
+  query vectors): state and items live in one embedding space, so elementwise products and
+  cosines mean something. Needs ``d_u`` equal to the item dimension; anything else raises
+  :class:`PolicyError` naming both dimensions and the option to set.
+- ``"separate"`` (e.g. Open Bandit Dataset contexts vs item features): different spaces,
+  related only through learned outer-product weights. Cosine-based parts (the greedy
+  policy, the bandits' cosine prior, SlateQ's default choice model) are unavailable or off.
+
+Interaction features (:func:`interaction_features`), used by SlateQ and the policy-gradient
+policies:
+
+- ``shared``: ``[state * cand, cand, cos(state, cand), 1]`` -> ``2 d + 2`` columns;
+- ``separate``: ``[vec(state ⊗ cand), cand, 1]`` -> ``d_u d_c + d_c + 1`` columns (refused
   above ``MAX_OUTER_FEATURES``).
 
-Similarity features (:func:`similarity_features`), used by the linear bandits when state and
-items share one space: ``[state * item, cos(state, item), extras, 1]`` -> ``d + 2 + m``
+Similarity features (:func:`similarity_features`), used by the linear bandits in the shared
+space: ``[state * item, cos(state, item), extras, 1]`` -> ``d + 2 + m``
 columns, where ``extras`` are ``m`` trailing per-candidate scalar columns (e.g. the scores of
 the candidate sources). They hold no column of the item's own content, so shared weights
 learn how much state-item agreement and source scores are worth, not which items are good
-for everyone (see :mod:`agent.policy.bandits`).
+for everyone (see :mod:`agent.policy.bandits`). In the separate space the bandits use the
+outer-product interaction features.
+
+Both feature functions broadcast leading batch dimensions (``state (m, d_u)`` with
+``candidates (m, n, d_c)``), so trainers featurise many requests in one call.
 
 How a policy learns is declared on the class (:class:`Learning`, ``SlatePolicy.learning``);
 trainers read it and never branch on policy names:
@@ -54,6 +70,7 @@ import numpy as np
 from encoders.errors import ConfigError, PolicyError
 
 __all__ = [
+    "FEATURE_SPACES",
     "MAX_OUTER_FEATURES",
     "LEARNING_MODES",
     "Feedback",
@@ -61,7 +78,9 @@ __all__ = [
     "PolicyConfig",
     "Slate",
     "SlatePolicy",
+    "check_feature_space",
     "check_inputs",
+    "cosine",
     "feature_dim",
     "interaction_features",
     "plackett_luce_marginals",
@@ -73,6 +92,9 @@ __all__ = [
 
 MAX_OUTER_FEATURES = 8192
 """Largest ``d_u * d_c`` accepted for the outer-product features of unequal dimensions."""
+
+FEATURE_SPACES: tuple[str, ...] = ("shared", "separate")
+"""Values of ``PolicyConfig.feature_space`` (see the module docstring)."""
 
 LEARNING_MODES: tuple[str, ...] = ("none", "step", "episode", "replay")
 """Values of :attr:`Learning.mode` (see the module docstring)."""
@@ -216,42 +238,107 @@ def check_inputs(state: Any, candidates: Any, k: int | None = None
 # ---------------------------------------------------------------------------- features
 
 
-def feature_dim(d_u: int, d_c: int) -> int:
-    """Return the number of columns of :func:`interaction_features` for these dimensions."""
-    if d_u == d_c:
+def check_feature_space(feature_space: Any) -> str:
+    """Return ``feature_space`` when it is one of :data:`FEATURE_SPACES`.
+
+    Raises:
+        ConfigError: anything else (the message lists the valid values).
+
+    """
+    if not isinstance(feature_space, str) or feature_space not in FEATURE_SPACES:
+        raise ConfigError(f"feature_space must be one of {', '.join(map(repr, FEATURE_SPACES))}"
+                          f", got {feature_space!r}")
+    return feature_space
+
+
+def check_dims(d_u: int, d_c: int, feature_space: str = "shared", *, n_extra: int = 0,
+               who: str = "features") -> None:
+    """Check that dimensions fit the feature model.
+
+    Args:
+        d_u: state dimension.
+        d_c: candidate columns (item vector + ``n_extra`` trailing scalar columns).
+        feature_space: ``"shared"`` or ``"separate"``.
+        n_extra: trailing per-candidate scalar columns (shared space only).
+        who: what is checking, for the message (e.g. the policy's name).
+
+    Raises:
+        ConfigError: unknown ``feature_space``.
+        PolicyError: ``"shared"`` with an item dimension that differs from ``d_u``;
+            ``"separate"`` with extra columns, or an outer product above
+            ``MAX_OUTER_FEATURES``. The message names the dimensions and the option to set.
+
+    """
+    check_feature_space(feature_space)
+    d_item = d_c - n_extra
+    if feature_space == "shared":
+        if d_item != d_u and n_extra:
+            raise PolicyError(f"{who}: candidates have {d_c} columns; with extra_features="
+                              f"{n_extra} they must be the state's {d_u} item columns + "
+                              f"{n_extra} extras (feature_space='shared')")
+        if d_item != d_u:
+            raise PolicyError(
+                f"{who}: feature_space='shared' needs state and items in one embedding space, "
+                f"but the state has dimension {d_u} and the candidates {d_c}; pass "
+                f"feature_space='separate' if they are different spaces (outer-product "
+                f"features), or project them to one size")
+        return
+    if n_extra:
+        raise PolicyError(f"{who}: extra_features={n_extra} needs feature_space='shared' (the "
+                          f"extras trail an item vector in the state's space)")
+    if d_u * d_c > MAX_OUTER_FEATURES:
+        raise PolicyError(f"{who}: feature_space='separate' with state dimension {d_u} and "
+                          f"candidate dimension {d_c} gives {d_u * d_c} outer-product features, "
+                          f"above {MAX_OUTER_FEATURES}; project them to smaller sizes")
+
+
+def feature_dim(d_u: int, d_c: int, feature_space: str = "shared") -> int:
+    """Return the number of columns of :func:`interaction_features` for these dimensions.
+
+    Raises:
+        PolicyError: the dimensions do not fit ``feature_space`` (see :func:`check_dims`).
+
+    """
+    check_dims(d_u, d_c, feature_space)
+    if feature_space == "shared":
         return 2 * d_c + 2
     return d_u * d_c + d_c + 1
 
 
-def interaction_features(state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+def _cos(s_b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Cosines of ``c (..., n, d)`` with ``s_b (..., 1, d)``: ``(..., n)``."""
+    dots = (c * s_b).sum(axis=-1)
+    return dots / (np.linalg.norm(c, axis=-1) * np.linalg.norm(s_b, axis=-1) + 1e-12)
+
+
+def interaction_features(state: np.ndarray, candidates: np.ndarray,
+                         feature_space: str = "shared") -> np.ndarray:
     """User-item interaction features.
 
     Args:
-        state: float ``(d_u,)``.
-        candidates: float ``(n, d_c)``.
+        state: float ``(d_u,)``, or ``(m, d_u)`` for ``m`` requests.
+        candidates: float ``(n, d_c)``, or ``(m, n, d_c)``.
+        feature_space: ``"shared"``: ``[s * c, c, cos(s, c), 1]`` (needs ``d_u == d_c``);
+            ``"separate"``: ``[vec(s ⊗ c), c, 1]`` (the outer product, ``u``-major).
 
     Returns:
-        float64 ``(n, feature_dim(d_u, d_c))``: ``[s * c, c, cos(s, c), 1]`` when ``d_u ==
-        d_c``, else ``[vec(s ⊗ c), c, 1]``.
+        float64 ``(n, feature_dim(d_u, d_c, feature_space))`` (or ``(m, n, ...)``).
 
     Raises:
-        PolicyError: ``d_u != d_c`` and ``d_u * d_c > MAX_OUTER_FEATURES``.
+        PolicyError: the dimensions do not fit ``feature_space`` (the message names them and
+            the option to set), or the outer product exceeds ``MAX_OUTER_FEATURES``.
 
     """
     s = np.asarray(state, dtype=np.float64)
     c = np.asarray(candidates, dtype=np.float64)
-    n = c.shape[0]
-    ones = np.ones((n, 1))
-    if s.shape[0] == c.shape[1]:
-        norms = np.linalg.norm(c, axis=1) * np.linalg.norm(s) + 1e-12
-        cos = (c @ s) / norms
-        return np.concatenate([c * s[None, :], c, cos[:, None], ones], axis=1)
-    if s.shape[0] * c.shape[1] > MAX_OUTER_FEATURES:
-        raise PolicyError(f"state dimension {s.shape[0]} differs from candidate dimension "
-                          f"{c.shape[1]} and their outer product ({s.shape[0] * c.shape[1]} "
-                          f"features) exceeds {MAX_OUTER_FEATURES}; project them to one size")
-    outer = (c[:, None, :] * s[None, :, None]).reshape(n, -1)
-    return np.concatenate([outer, c, ones], axis=1)
+    d_u, d_c = s.shape[-1], c.shape[-1]
+    check_dims(d_u, d_c, feature_space, who="interaction_features")
+    s_b = s[..., None, :]  # (..., 1, d_u): one state per request, against its n candidates
+    ones = np.ones(c.shape[:-1] + (1,))
+    if feature_space == "shared":
+        return np.concatenate([c * s_b, c, _cos(s_b, c)[..., None], ones], axis=-1)
+    outer = (c[..., :, None, :] * s_b[..., :, None]).reshape(c.shape[:-1] + (d_u * d_c,))
+    return np.concatenate([outer, c, ones], axis=-1)
 
 
 def similarity_feature_dim(d_u: int, n_extra: int = 0) -> int:
@@ -261,7 +348,7 @@ def similarity_feature_dim(d_u: int, n_extra: int = 0) -> int:
 
 def similarity_features(state: np.ndarray, candidates: np.ndarray,
                         n_extra: int = 0) -> np.ndarray:
-    """State-item similarity features, with no column of the item's own content.
+    """State-item similarity features (shared space), with no column of the item's own content.
 
     The candidate rows are ``[item vector (d), extras (n_extra)]``: the item vector lives in
     the state's space; extras are per-candidate scalars such as candidate-source scores.
@@ -278,35 +365,36 @@ def similarity_features(state: np.ndarray, candidates: np.ndarray,
         ``[state * item, cos(state, item), extras, 1]``.
 
     Raises:
-        PolicyError: the item part of ``candidates`` does not have the state's dimension.
+        PolicyError: the item part of ``candidates`` does not have the state's dimension
+            (similarity needs ``feature_space='shared'``; the message says so).
 
     """
     s = np.asarray(state, dtype=np.float64)
     c = np.asarray(candidates, dtype=np.float64)
     d = s.shape[-1]
-    if c.shape[-1] != d + n_extra:
-        raise PolicyError(f"similarity features need candidates of {d} item columns (the "
-                          f"state's dimension) + {n_extra} extra columns, got {c.shape[-1]}")
+    check_dims(d, c.shape[-1], "shared", n_extra=n_extra, who="similarity_features")
     items, extras = c[..., :d], c[..., d:]
     s_b = s[..., None, :]  # (..., 1, d): one state per request, against its n candidates
-    norms = np.linalg.norm(items, axis=-1) * np.linalg.norm(s_b, axis=-1) + 1e-12
-    cos = (items * s_b).sum(axis=-1) / norms
     ones = np.ones(items.shape[:-1] + (1,))
-    return np.concatenate([items * s_b, cos[..., None], extras, ones], axis=-1)
+    return np.concatenate([items * s_b, _cos(s_b, items)[..., None], extras, ones], axis=-1)
 
 
 def cosine(state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """Cosine of ``state (d,)`` with each row of ``candidates (n, d)``; ``(n,)``.
 
+    Leading batch dimensions broadcast (``state (m, d)``, ``candidates (m, n, d)`` ->
+    ``(m, n)``).
+
     Raises:
-        PolicyError: the dimensions differ.
+        PolicyError: the dimensions differ (a cosine needs ``feature_space='shared'``).
 
     """
-    if state.shape[0] != candidates.shape[1]:
-        raise PolicyError(f"cosine needs state and candidates of one dimension, got state "
-                          f"{state.shape[0]} and candidates {candidates.shape[1]}")
-    norms = np.linalg.norm(candidates, axis=1) * np.linalg.norm(state) + 1e-12
-    return (candidates @ state) / norms
+    s = np.asarray(state, dtype=np.float64)
+    c = np.asarray(candidates, dtype=np.float64)
+    check_dims(s.shape[-1], c.shape[-1], "shared", who="cosine")
+    if s.ndim == 1 and c.ndim == 2:
+        return (c @ s) / (np.linalg.norm(c, axis=1) * np.linalg.norm(s) + 1e-12)
+    return _cos(s[..., None, :], c)
 
 
 # ---------------------------------------------------------------------------- Plackett-Luce
@@ -414,7 +502,15 @@ def plackett_luce_marginals(logits: np.ndarray, k: int, *, n_samples: int = 4000
 class PolicyConfig:
     """Base of the per-policy hyperparameter dataclasses (checked on construction)."""
 
+    feature_space: str = "shared"
+    """How state and candidates relate (module docstring): ``"shared"`` (one embedding
+    space: products and cosines; state and item dimensions must be equal) or ``"separate"``
+    (different spaces: outer-product features). Policies that use no features ignore it.
+    Checkpoints written before this field existed load as ``"shared"``, or as
+    ``"separate"`` when their dimensions differ (what those versions did silently)."""
+
     def __post_init__(self) -> None:
+        check_feature_space(self.feature_space)
         self.validate()
 
     def validate(self) -> None:
@@ -515,9 +611,7 @@ class SlatePolicy(ABC):
 
     def _ensure_dims(self, d_u: int, d_c: int) -> None:
         if self.state_dim is None or self.cand_dim is None:
-            if d_u != d_c and d_u * d_c > MAX_OUTER_FEATURES and self._needs_features():
-                raise PolicyError(f"{self.name}: state dimension {d_u} differs from candidate "
-                                  f"dimension {d_c} and the outer product is too large")
+            self.check_dims(d_u, d_c)
             self.state_dim, self.cand_dim = int(d_u), int(d_c)
             self._init_params()
             return
@@ -528,8 +622,20 @@ class SlatePolicy(ABC):
             raise PolicyError(f"{self.name}: candidates have dimension {d_c}, the policy was "
                               f"built for {self.cand_dim}")
 
+    def check_dims(self, d_u: int, d_c: int) -> None:
+        """Check that state and candidate dimensions fit this policy's feature model.
+
+        Raises:
+            PolicyError: they do not (see :func:`check_dims`; the message names the
+                dimensions and the option to set).
+
+        """
+        if self._needs_features():
+            check_dims(d_u, d_c, self.config.feature_space, n_extra=self._extra_columns(),
+                       who=self.name)
+
     def _needs_features(self) -> bool:
-        """Whether unequal state and candidate dimensions mean outer-product features."""
+        """Whether the policy's features depend on ``feature_space`` (False: any dims)."""
         return True
 
     def _extra_columns(self) -> int:

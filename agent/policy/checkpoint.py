@@ -23,8 +23,12 @@ Loading validates everything before a policy is built (see :mod:`encoders.artefa
   finite scores and positive propensities.
 
 Metadata keys (format 1): ``format_version, name, version, seed, hyperparameters, dims
-{state, candidates}, n_updates`` and, from this release on, ``params_sha256`` (optional,
-so older checkpoints still load).
+{state, candidates}, n_updates`` and ``params_sha256`` (optional, so older checkpoints still
+load).
+
+Hyperparameters added later load with the value older code used implicitly:
+``feature_space`` is ``"shared"`` unless the recorded state and item dimensions differ
+(then ``"separate"``, the outer-product features those versions switched to silently).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.policy.base import MAX_OUTER_FEATURES, SlatePolicy
+from agent.policy.base import SlatePolicy
 from encoders.artefacts import (
     MAX_DIM,
     Fields,
@@ -187,11 +191,30 @@ def _dims(f: Fields, policy: SlatePolicy) -> tuple[int, int] | None:
                           f"or neither, got {dims.data}")
     if d_u is None or d_c is None:
         return None
-    if d_u != d_c and d_u * d_c > MAX_OUTER_FEATURES and policy._needs_features():
-        raise PolicyError(f"{f.source}: field 'dims': state dimension {d_u} differs from "
-                          f"candidate dimension {d_c} and their outer product ({d_u * d_c}) "
-                          f"exceeds {MAX_OUTER_FEATURES} features")
+    try:
+        policy.check_dims(d_u, d_c)
+    except PolicyError as exc:
+        raise PolicyError(f"{f.source}: field 'dims' does not fit the policy: {exc}") from exc
     return d_u, d_c
+
+
+def _legacy_feature_space(hyper: dict[str, Any], meta: dict[str, Any]) -> None:
+    """Fill ``feature_space`` for checkpoints written before it existed.
+
+    Those versions chose silently: one space when the state and item dimensions were equal,
+    outer-product features otherwise. Reproduce that choice so their parameters keep their
+    meaning.
+    """
+    if "feature_space" in hyper:
+        return
+    dims = meta.get("dims")
+    if not isinstance(dims, dict):
+        return
+    d_u, d_c = dims.get("state"), dims.get("candidates")
+    extra = hyper.get("extra_features", 0)
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in (d_u, d_c, extra)) \
+            and d_c - extra != d_u:
+        hyper["feature_space"] = "separate"
 
 
 def _check_params(policy: SlatePolicy, dims: tuple[int, int] | None,
@@ -273,6 +296,7 @@ def load_policy(path: str | Path) -> SlatePolicy:
     n_updates = f.get_int("n_updates", 0, _COUNT_MAX, default=0)
     digest = f.get_sha256("params_sha256", default=None)
     hyper = _hyperparameters(f)
+    _legacy_feature_space(hyper, meta)
     try:
         policy = POLICIES[name](seed=seed, **hyper)
     except ConfigError as exc:

@@ -85,7 +85,8 @@ class SlateQPolicy(SlatePolicy):
         assert self.state_dim is not None and self.cand_dim is not None  # set by _ensure_dims
         torch = torch_module()
         cfg: SlateQConfig = self.config  # type: ignore[assignment]
-        self.q_net = make_mlp(feature_dim(self.state_dim, self.cand_dim), cfg.hidden, self.seed)
+        p = feature_dim(self.state_dim, self.cand_dim, cfg.feature_space)
+        self.q_net = make_mlp(p, cfg.hidden, self.seed)
         self.target_net = copy.deepcopy(self.q_net)
         self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.lr)
         self.grad_steps_done = 0
@@ -102,7 +103,7 @@ class SlateQPolicy(SlatePolicy):
         self.grad_steps_done = int(params.get("grad_steps_done", 0))
 
     def _param_shapes(self, d_u: int, d_c: int) -> dict[str, tuple[int, ...]]:
-        p, h = feature_dim(d_u, d_c), self.config.hidden  # type: ignore[attr-defined]
+        p, h = feature_dim(d_u, d_c, self.config.feature_space), self.config.hidden  # type: ignore[attr-defined]
         return {**mlp_param_shapes("q.", p, h), **mlp_param_shapes("target.", p, h),
                 "grad_steps_done": ()}
 
@@ -137,14 +138,14 @@ class SlateQPolicy(SlatePolicy):
     def _q(self, net: Any, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         torch = torch_module()
         with torch.no_grad():
-            x = torch.from_numpy(interaction_features(state, candidates))
+            x = torch.from_numpy(interaction_features(state, candidates, self.config.feature_space))
             return net(x).squeeze(-1).numpy().astype(np.float64)
 
     def choice_weights(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """Conditional-logit weights ``v(s, i)``, ``(n,)``."""
         s = np.asarray(state, dtype=np.float64)
         c = np.asarray(candidates, dtype=np.float64)
-        if s.shape[0] != c.shape[1]:
+        if self.config.feature_space != "shared":
             return np.ones(c.shape[0])
         cos = (c @ s) / (np.linalg.norm(c, axis=1) * np.linalg.norm(s) + 1e-12)
         return np.exp(self.config.choice_beta * cos)  # type: ignore[attr-defined]
@@ -192,7 +193,7 @@ class SlateQPolicy(SlatePolicy):
             state = np.asarray(fb.state, dtype=np.float64)
             cands = np.asarray(fb.candidates, dtype=np.float64)
             clicked = ids[clicks]
-            feats.append(interaction_features(state, cands[clicked]))
+            feats.append(interaction_features(state, cands[clicked], cfg.feature_space))
             targets.append(rewards[clicks] + cfg.gamma * future)
         if not feats:
             return

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from agent.policy import Slate, SlatePolicy, load_policy, make_policy
+from encoders.errors import PolicyError
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _policy_data import NAMES, random_feedback, unit_rows  # noqa: E402
@@ -127,10 +128,13 @@ class PolicyContract:
 
     def test_unequal_state_and_candidate_dims(self):
         rng = np.random.default_rng(0)
-        policy = self.make()
         state, cands = rng.normal(size=5), rng.normal(size=(6, 3))
         if self.name == "greedy":
             pytest.skip("greedy needs one space for the cosine")
+        if self.name != "random":  # the feature model is a setting, never inferred
+            with pytest.raises(PolicyError, match="feature_space='separate'"):
+                self.make().select(state, cands, 2, rng)
+        policy = make_policy(self.name, seed=0, feature_space="separate")
         slate = policy.select(state, cands, 2, rng)
         assert len(slate.item_ids) == 2
 

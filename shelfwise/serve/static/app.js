@@ -119,7 +119,7 @@
 
   function hasPage(p) { return typeof p.url === "string" && /^https?:\/\//i.test(p.url); }
 
-  function renderSlate(s) {
+  function renderSlate(s, why) {
     slate = s;
     while (blobUrls.length) URL.revokeObjectURL(blobUrls.pop());
     const ul = $("cards");
@@ -168,29 +168,43 @@
       ul.append(li);
       loadImage(img, p.image_url);
     });
-    renderWhy(s);
+    renderWhy(s, why);
   }
 
-  function fmt(x) { return x === null || x === undefined ? "—" : Number(x).toFixed(3); }
+  function ordinal(n) {
+    const t = n % 100, u = n % 10;
+    return n + (t >= 11 && t <= 13 ? "th" : u === 1 ? "st" : u === 2 ? "nd" : u === 3 ? "rd" : "th");
+  }
 
-  function renderWhy(s) {
-    const body = $("why-body");
-    body.replaceChildren();
+  // "Why these?" in words, one sentence per product: the server's sentences (which candidate
+  // source found it, what the policy and the model thought), else ranks from the slate's scores.
+  function renderWhy(s, why) {
+    const list = $("why-list");
+    list.replaceChildren();
+    const n = s.items.length;
+    const rank = (key) => {
+      const order = s.items.map((it, i) => [Number(it[key]), i]).sort((a, b) => b[0] - a[0]);
+      const out = new Array(n);
+      order.forEach(([, i], r) => { out[i] = r + 1; });
+      return out;
+    };
+    const pol = rank("policy_score");
+    const llm = s.items.every((it) => it.llm_score !== null && it.llm_score !== undefined) ? rank("llm_score") : null;
     s.items.forEach((item, i) => {
-      const tr = document.createElement("tr");
-      const cells = [String(i + 1), item.product.title, fmt(item.policy_score), fmt(item.llm_score),
-                     fmt(item.score), fmt(item.propensity)];
-      cells.forEach((c, j) => {
-        const td = document.createElement(j === 1 ? "th" : "td");
-        if (j === 1) td.scope = "row";
-        td.textContent = c;
-        tr.append(td);
-      });
-      body.append(tr);
+      const li = document.createElement("li");
+      let text = why && why[i];
+      if (!text) {
+        text = "\u201c" + item.product.title + "\u201d: the slate policy (" + s.policy + ") ranked it " +
+          ordinal(pol[i]) + " of " + n + (llm ? "; the language model rated it " + ordinal(llm[i]) + " of " + n
+            : "; no language model scored it") + ".";
+      }
+      li.textContent = (i + 1) + ". " + text;
+      list.append(li);
     });
-    $("why-caption").textContent = "Scores behind this slate (policy " + s.policy + " " +
-      s.policy_version + (s.reranked ? ", reranked by the language model" :
-        s.llm_fallback ? ", language model unavailable: policy order" : ", policy order") + ")";
+    $("why-caption").textContent = s.reranked
+      ? "The order blends the slate policy with the language model's ratings."
+      : s.llm_fallback ? "The language model did not answer, so the policy's order is shown."
+        : "The order is the slate policy's (" + s.policy + ").";
     $("why").hidden = false;
   }
 
@@ -252,8 +266,9 @@
     $("cards").setAttribute("aria-busy", "true");
     try {
       const res = await api("/chat", { conversation_id: conversationId, user_id: userId, message: text });
-      addMessage("assistant", res.reply);
-      if (res.slate) renderSlate(res.slate);
+      // the bubble summarises ("Found 8 rain jackets up to $150."); the cards carry the detail
+      addMessage("assistant", res.summary || res.reply);
+      if (res.slate) renderSlate(res.slate, res.why);
       setStatus(res.slate && res.slate.items.length ? res.slate.items.length + " products shown." : "");
     } catch (e) {
       addMessage("error", e.message);

@@ -139,7 +139,8 @@ def main() -> None:
         for i in range(0, len(products) - 1, 4):
             p, h = products[i], products[i + 1]
             ph, hh = colour(p), colour(h)
-            hname = f"{h['attributes'].get('brand', '')} {h['attributes'].get('kind') or h['category']}".strip()
+            ha = h["attributes"]
+            hname = f"{ha.get('brand', '')} {ha.get('kind') or h['category']}".strip()
             if ph and ph == hh:
                 add(cat, p, f"Same {ph} as the {hname} you bought.", "supported", "history",
                     history=[(h, "bought")])
@@ -148,9 +149,6 @@ def main() -> None:
                     "history link not shared", history=[(h, "bought")])
             add(cat, p, f"Goes with the {hname} you bought.", "unsupported",
                 "bought but only viewed", history=[(h, "viewed")])
-            if ph and ph == hh or (p["attributes"].get("style") and
-                                    p["attributes"].get("style") == h["attributes"].get("style")):
-                pass
             add(cat, p, f"You looked at the {hname} before.", "supported", "history viewed",
                 history=[(h, "viewed")])
     # injected copy and forged turns (outdoor o39 / o41)

@@ -348,6 +348,8 @@ def chat_turn_section(workspace: Path, reps: int, threads: int = 1) -> list[str]
                                                                   rerank_weight=0.3)),
                 ("w = 0 (default): score call skipped, reasons", True,
                  LLMConfig(n_threads=threads, rerank_weight=0.0)),
+                ("w = 0, model picks facts for the top 3 reasons only (what-if)", True,
+                 LLMConfig(n_threads=threads, rerank_weight=0.0)),
                 ("no language model (`--no-llm`)", False, LLMConfig(backend="none"))]
     rows = ["| setting | turn p50 (s) | turn p95 (s) | turn CPU p50 (s) | rerank p50 (s) | "
             "reasons p50 (s) | target p50 <= 1.5 s | load during |",
@@ -356,6 +358,8 @@ def chat_turn_section(workspace: Path, reps: int, threads: int = 1) -> list[str]
     try:
         for name, llm, cfg in settings:
             assistant = open_assistant(tmp / "ws", llm=llm, k=10, llm_config=cfg)
+            if "top 3" in name and hasattr(assistant.explainer, "llm_top"):
+                assistant.explainer.llm_top = 3  # the rest get constructed reasons
             rec = assistant.tools.recommender
             t_rr: list[float] = []
             t_ex: list[float] = []

@@ -10,9 +10,38 @@ so a rare miss only means a word is compared in one form.
 from __future__ import annotations
 
 import re
+import sys
+import types
 from functools import lru_cache
+from typing import Any
 
-import inflect
+
+def _import_inflect() -> Any:
+    """``import inflect`` without typeguard's ``@typechecked`` instrumentation.
+
+    inflect 7.1+ decorates 23 methods with typeguard's ``@typechecked``, which re-parses and
+    recompiles inflect's 4,000-line module once per method when it is imported: about 2 s of
+    CPU, paid by every ``shelfwise`` command that matches words (jaraco/inflect#212). Only
+    the decorator is replaced, and only while inflect loads; its run-time type checks are
+    what is lost (the callers here pass non-empty strings).
+    """
+    if "inflect" in sys.modules:
+        return sys.modules["inflect"]
+    real = sys.modules.get("typeguard")
+    plain = types.ModuleType("typeguard")
+    plain.typechecked = lambda f=None, **_: f if f is not None else (lambda g: g)  # type: ignore[attr-defined]
+    sys.modules["typeguard"] = plain
+    try:
+        import inflect
+    finally:
+        if real is not None:
+            sys.modules["typeguard"] = real
+        else:
+            del sys.modules["typeguard"]
+    return inflect
+
+
+inflect = _import_inflect()
 
 ENGINE = inflect.engine()
 """The shared inflect engine (articles, plurals)."""

@@ -75,7 +75,9 @@ def evaluate(
         "--from", help="Logged data: 'events' (the workspace's event log) or 'obd' (Open "
         "Bandit Dataset sample).")] = "events",
     estimators: Annotated[str, typer.Option(
-        "--estimators", help="Comma-separated estimators: ips, snips, dm, dr.")
+        "--estimators", help="Comma-separated estimators: ips, snips, dm, dr (pi, the "
+        "pseudo-inverse slate estimator, needs the logging policy's pairwise marginals and is "
+        "available from Python).")
     ] = "ips,snips,dm,dr",
     reward: Annotated[str, typer.Option(
         "--reward", help="Reward spec for events, e.g. 'click+0.01*purchase_value'.")] = "click",
@@ -88,6 +90,10 @@ def evaluate(
         "'empirical' frequencies in the bts log.")] = "prior",
     n_bootstrap: Annotated[int, typer.Option("--n-bootstrap", help="Bootstrap resamples.")
                            ] = 1000,
+    refits: Annotated[int, typer.Option(
+        "--refits", help="DM/DR: reward-model refits on bootstrap resamples, so their intervals "
+        "include the model's own error (0 holds the model fixed: faster, but the intervals are "
+        "too narrow).")] = 30,
     seed: Annotated[int, typer.Option("--seed", help="Seed of everything random.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")
                        ] = False,
@@ -152,6 +158,8 @@ def evaluate(
 
     if n_bootstrap < 10:
         raise ConfigError(f"--n-bootstrap must be at least 10, got {n_bootstrap}")
+    if refits != 0 and refits < 10:
+        raise ConfigError(f"--refits must be 0 (model held fixed) or at least 10, got {refits}")
     if write_config and rerank_weights is None:
         raise ConfigError("--write-config stores the weight chosen by --rerank-weights; pass "
                           "--rerank-weights too, e.g. --rerank-weights 0,0.25,0.5,1")
@@ -178,7 +186,7 @@ def evaluate(
         raise ConfigError(f"--from: unknown source {source!r}; choose from: {', '.join(SOURCES)}")
     ws = Workspace.resolve(workspace)
     if source == "obd":
-        _evaluate_obd(policy, names, campaign, bts_method, n_bootstrap, seed, as_json)
+        _evaluate_obd(policy, names, campaign, bts_method, n_bootstrap, refits, seed, as_json)
         return
     if not ws.events_db.exists():
         raise ShelfwiseError(f"no event log at {ws.events_db}: serve slates (or run the "
@@ -193,7 +201,7 @@ def evaluate(
     with SQLiteEventStore(ws.events_db) as store:
         result = evaluate_events(store, candidate, estimators=names, reward=reward,
                                  logging_policy=logging_policy, features=features,
-                                 n_bootstrap=n_bootstrap, seed=seed)
+                                 n_bootstrap=n_bootstrap, n_refits=refits, seed=seed)
     name = getattr(candidate, "name", policy)
     rows = [_est_row(e, policy=name) for e in result.estimates.values()]
     rows.append(_est_row(result.logged, policy=logging_policy or "logged"))
@@ -222,12 +230,12 @@ def _index_lookup(index_dir: Path) -> Any:
 
 
 def _evaluate_obd(policy: str, names: list[str], campaign: str, bts_method: str,
-                  n_bootstrap: int, seed: int, as_json: bool) -> None:
+                  n_bootstrap: int, refits: int, seed: int, as_json: bool) -> None:
     from shelfwise.evaluate.obd import compare_bts, evaluate_trained_policy
 
     if policy == "bts":
         cmp = compare_bts(campaign, method=bts_method, estimators=names,
-                          n_bootstrap=n_bootstrap, seed=seed)
+                          n_bootstrap=n_bootstrap, n_refits=refits, seed=seed)
         errs = cmp.relative_errors()
         rows = [_est_row(e, policy="bts (from random log)", rel_error=errs[k])
                 for k, e in cmp.estimates.items()]
@@ -240,7 +248,7 @@ def _evaluate_obd(policy: str, names: list[str], campaign: str, bts_method: str,
             raise ConfigError("--from obd trains the policy on the OBD random log; pass a "
                               "policy name (bts, logistic, linucb, ...), not a checkpoint")
         res = evaluate_trained_policy(policy, campaign, estimators=names,
-                                      n_bootstrap=n_bootstrap, seed=seed)
+                                      n_bootstrap=n_bootstrap, n_refits=refits, seed=seed)
         rows = [_est_row(e, policy=res.policy) for e in res.estimates.values()]
         rows.append(_est_row(res.random, policy="random (test rows)"))
         rows += [_est_row(e, policy="bts (test rows)") for e in res.bts.values()]

@@ -25,17 +25,32 @@ Estimators:
 - SNIPS: per position, ``sum_i w_ip r_ip / sum_i w_ip``, summed over positions (each weighted by
   the share of rounds that have that position);
 - DM: ``mean_i sum_p sum_a pi_e(a|i,p) q(i,a,p)``;
-- DR: DM plus ``mean_i sum_p w_ip (r_ip - q(i, a_ip, p))``.
+- DR: DM plus ``mean_i sum_p w_ip (r_ip - q(i, a_ip, p))``;
+- PI, the pseudo-inverse slate estimator (Swaminathan et al., 2017, "Off-policy evaluation for
+  slate recommendation"): ``mean_i R_i * q_pi(x_i)^T Gamma(x_i)^+ 1_{s_i}``, where ``R_i`` is
+  the *slate* reward, ``1_s`` the ``k * n_actions`` indicator of (position, item) pairs of the
+  logged slate, ``q_pi`` the evaluation policy's position-wise marginals in the same layout and
+  ``Gamma = E_mu[1_s 1_s^T]`` the behaviour policy's pairwise marginals
+  (``behaviour_pairwise``, see :mod:`shelfwise.evaluate.pseudoinverse`). It only assumes that
+  the slate reward is additive over positions, not that each position's reward is observed
+  separately or independent of the other items.
 
-Confidence intervals are percentile bootstrap intervals over rounds (seeded); the reward model is
-held fixed across bootstrap resamples (as obp does), so DM's interval reflects sampling noise in
-the rounds, not the reward model's own error.
+Confidence intervals are percentile bootstrap intervals over rounds (seeded). For DM and DR the
+reward model must be part of what is resampled, or the interval ignores the model's own error
+(a fixed model gives DM a narrow interval that misses the truth far more often than 95%): when
+``OPEInput.q_refit`` is given (a :class:`~shelfwise.evaluate.reward_model.ModelRefit`), each of
+its draws refits the model on a resample of the rounds, DM and DR are computed on each draw,
+and the interval is the point estimate plus or minus ``z`` times the draws' standard deviation
+(a normal bootstrap interval: model fits are costly, and a standard deviation needs far fewer
+draws than a 2.5% quantile). Without ``q_refit`` the model is held fixed, as in obp.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
+from typing import Protocol
 
 import numpy as np
 
@@ -52,8 +67,19 @@ __all__ = [
     "ips",
     "on_policy_estimate",
     "parse_estimators",
+    "pseudo_inverse",
     "snips",
 ]
+
+
+class QRefit(Protocol):
+    """Reward-model draws over bootstrap resamples (see ``reward_model.ModelRefit``)."""
+
+    n_refits: int
+
+    def draws(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``[(rows (n,), q_hat (n, n_actions, k))]``, one per refit."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -111,6 +137,10 @@ class OPEInput:
     """The arrays the estimators need (see the module docstring for shapes).
 
     ``eval_probs`` may be left out when ``actions`` and ``action_dist`` are given.
+    ``q_refit`` makes DM and DR intervals refit the reward model per resample;
+    ``behaviour_pairwise`` (``(k * n_actions, k * n_actions)`` for a context-free behaviour
+    policy, or ``(n, k * n_actions, k * n_actions)``; index ``p * n_actions + a``) is what the
+    pseudo-inverse estimator needs.
     """
 
     rewards: np.ndarray
@@ -120,6 +150,8 @@ class OPEInput:
     action_dist: np.ndarray | None = None
     q_hat: np.ndarray | None = None
     mask: np.ndarray | None = None
+    q_refit: QRefit | None = None
+    behaviour_pairwise: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         r = _arr(self.rewards, "rewards", 2)
@@ -176,8 +208,21 @@ class OPEInput:
             elif q.shape[0] != n or q.shape[2] != k:
                 raise ConfigError(f"q_hat must have shape (n={n}, n_actions, k={k}), got "
                                   f"{q.shape}")
+        gamma = None
+        if self.behaviour_pairwise is not None:
+            gamma = np.asarray(self.behaviour_pairwise, dtype=np.float64)
+            if gamma.ndim not in (2, 3) or gamma.shape[-1] != gamma.shape[-2] or (
+                    gamma.ndim == 3 and gamma.shape[0] != n):
+                raise ConfigError("behaviour_pairwise must be (k * n_actions, k * n_actions) or "
+                                  f"(n={n}, k * n_actions, k * n_actions), got {gamma.shape}")
+            if gamma.shape[-1] % k:
+                raise ConfigError(f"behaviour_pairwise has {gamma.shape[-1]} rows, not a "
+                                  f"multiple of k={k}")
+            if not np.all(np.isfinite(gamma)):
+                raise ConfigError("behaviour_pairwise contains NaN or infinite values")
         self.rewards, self.behaviour_propensities, self.eval_probs = r, pb, pe
         self.actions, self.action_dist, self.q_hat, self.mask = actions, dist, q, mask
+        self.behaviour_pairwise = gamma
 
     @property
     def n(self) -> int:
@@ -277,24 +322,80 @@ def _require_model(data: OPEInput, name: str) -> tuple[np.ndarray, np.ndarray]:
     return data.action_dist, data.q_hat
 
 
+def _dm_rounds(dist: np.ndarray, q: np.ndarray) -> np.ndarray:
+    return (dist * q).sum(axis=(1, 2))
+
+
+def _dr_rounds(data: OPEInput, rows: np.ndarray | slice, q: np.ndarray,
+               max_weight: float | None) -> np.ndarray:
+    assert data.action_dist is not None and data.actions is not None
+    acts = data.actions[rows]
+    q_logged = np.take_along_axis(q, acts[:, None, :], axis=1)[:, 0, :]
+    resid = data.weights(max_weight)[rows] * (data.rewards[rows] - q_logged) * data.mask[rows]
+    return _dm_rounds(data.action_dist[rows], q) + resid.sum(axis=1)
+
+
+def _refit_estimate(data: OPEInput, name: str, point: np.ndarray,
+                    per_draw: Callable[[np.ndarray, np.ndarray], float], ci: float) -> Estimate:
+    """Point estimate from the cross-fitted model, normal interval from the refit draws."""
+    assert data.q_refit is not None
+    if not 0 < ci < 1:
+        raise ConfigError(f"ci must be in (0, 1), got {ci}")
+    values = np.array([per_draw(rows, q) for rows, q in data.q_refit.draws()])
+    value = float(point.mean())
+    half = NormalDist().inv_cdf(0.5 + ci / 2) * float(values.std(ddof=1))
+    return Estimate(value, value - half, value + half, data.n, name)
+
+
 def direct_method(data: OPEInput, *, n_bootstrap: int = 1000, ci: float = 0.95,
                   seed: int = 0) -> Estimate:
-    """Direct method: the reward model's prediction averaged under the evaluation policy."""
+    """Direct method: the reward model's prediction averaged under the evaluation policy.
+
+    With ``data.q_refit`` the interval refits the reward model per resample (module docstring).
+    """
     dist, q = _require_model(data, "dm")
-    per_round = (dist * q).sum(axis=(1, 2))
+    per_round = _dm_rounds(dist, q)
+    if data.q_refit is not None:
+        return _refit_estimate(data, "dm", per_round,
+                               lambda rows, qb: float(_dm_rounds(dist[rows], qb).mean()), ci)
     return _mean_estimate(per_round, "dm", n_bootstrap=n_bootstrap, ci=ci, seed=seed)
 
 
 def doubly_robust(data: OPEInput, *, max_weight: float | None = None, n_bootstrap: int = 1000,
                   ci: float = 0.95, seed: int = 0) -> Estimate:
-    """Doubly robust: DM plus the importance-weighted residual of the reward model."""
-    dist, q = _require_model(data, "dr")
+    """Doubly robust: DM plus the importance-weighted residual of the reward model.
+
+    With ``data.q_refit`` the interval refits the reward model per resample (module docstring).
+    """
+    _require_model(data, "dr")
     if data.actions is None:
         raise ConfigError("the dr estimator needs actions (the logged item index per position)")
-    q_logged = np.take_along_axis(q, data.actions[:, None, :], axis=1)[:, 0, :]
-    resid = data.weights(max_weight) * (data.rewards - q_logged) * data.mask
-    per_round = (dist * q).sum(axis=(1, 2)) + resid.sum(axis=1)
+    assert data.q_hat is not None
+    per_round = _dr_rounds(data, slice(None), data.q_hat, max_weight)
+    if data.q_refit is not None:
+        return _refit_estimate(
+            data, "dr", per_round,
+            lambda rows, qb: float(_dr_rounds(data, rows, qb, max_weight).mean()), ci)
     return _mean_estimate(per_round, "dr", n_bootstrap=n_bootstrap, ci=ci, seed=seed)
+
+
+def pseudo_inverse(data: OPEInput, *, n_bootstrap: int = 1000, ci: float = 0.95,
+                   seed: int = 0) -> Estimate:
+    """Pseudo-inverse slate estimator (module docstring); needs ``behaviour_pairwise``.
+
+    Raises:
+        ConfigError: ``behaviour_pairwise``, ``actions`` or ``action_dist`` missing, or their
+            sizes disagree.
+
+    """
+    if data.behaviour_pairwise is None or data.actions is None or data.action_dist is None:
+        raise ConfigError("the pi estimator needs behaviour_pairwise (the logging policy's "
+                          "pairwise (position, item) marginals), actions and action_dist")
+    from shelfwise.evaluate.pseudoinverse import slate_weights
+
+    w = slate_weights(data.behaviour_pairwise, data.action_dist, data.actions, data.mask)
+    per_round = w * (data.rewards * data.mask).sum(axis=1)
+    return _mean_estimate(per_round, "pi", n_bootstrap=n_bootstrap, ci=ci, seed=seed)
 
 
 ESTIMATORS: dict[str, Callable[..., Estimate]] = {
@@ -302,6 +403,7 @@ ESTIMATORS: dict[str, Callable[..., Estimate]] = {
     "snips": snips,
     "dm": direct_method,
     "dr": doubly_robust,
+    "pi": pseudo_inverse,
 }
 """Estimator registry: name -> function(data, **options) -> Estimate."""
 
@@ -330,7 +432,7 @@ def estimate(data: OPEInput, estimators: str | Sequence[str] = ("ips", "snips", 
     out = {}
     for name in parse_estimators(estimators):
         kwargs: dict[str, object] = {"n_bootstrap": n_bootstrap, "ci": ci, "seed": seed}
-        if name != "dm":
+        if name in ("ips", "snips", "dr"):
             kwargs["max_weight"] = max_weight
         out[name] = ESTIMATORS[name](data, **kwargs)
     return out

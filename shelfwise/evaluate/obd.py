@@ -43,7 +43,7 @@ import pandas as pd
 
 from shelfwise.errors import ConfigError, ShelfwiseError
 from shelfwise.evaluate.estimators import Estimate, OPEInput, estimate, on_policy_estimate
-from shelfwise.evaluate.reward_model import cross_fit_q_hat
+from shelfwise.evaluate.reward_model import ModelRefit, cross_fit_q_hat
 from shelfwise.evaluate.slates import plackett_luce_marginals, softmax
 
 POLICIES = ("random", "bts")
@@ -268,10 +268,11 @@ def bts_action_dist(campaign: str = "all", method: str = "prior", *, n_sim: int 
 
 
 def _ope_input(log: OBDLog, marginals: np.ndarray, users: UserEncoder, *,
-               with_model: bool, n_folds: int, seed: int) -> OPEInput:
+               with_model: bool, n_folds: int, seed: int, n_refits: int = 0) -> OPEInput:
     """Build estimator input for a policy's position-wise marginals.
 
     ``marginals`` is ``(n, n_actions, 3)`` per row, or a context-free ``(n_actions, 3)`` table.
+    ``n_refits > 0`` refits the reward model on that many resamples for DM/DR intervals.
     """
     pos = log.positions
     if marginals.ndim == 2:
@@ -284,8 +285,12 @@ def _ope_input(log: OBDLog, marginals: np.ndarray, users: UserEncoder, *,
     if with_model:
         q = cross_fit_q_hat(obd_featurizer(log, users), rewards, actions, log.n_actions,
                             kind="logistic", strength=0.1, n_folds=n_folds, seed=seed)
+    refit = None
+    if with_model and n_refits:
+        refit = ModelRefit(obd_featurizer(log, users), rewards, actions, log.n_actions,
+                           kind="logistic", strength=0.1, n_refits=n_refits, seed=seed)
     return OPEInput(rewards=rewards, behaviour_propensities=log.propensities[:, None],
-                    actions=actions, action_dist=dist, q_hat=q)
+                    actions=actions, action_dist=dist, q_hat=q, q_refit=refit)
 
 
 @dataclass
@@ -308,8 +313,12 @@ class OBDComparison:
 def compare_bts(campaign: str = "all", *, method: str = "prior",
                 estimators: str | list[str] = ("ips", "snips", "dm", "dr"),  # type: ignore[assignment]
                 n_bootstrap: int = 1000, ci: float = 0.95, n_sim: int = 100_000,
-                n_folds: int = 3, seed: int = 0) -> OBDComparison:
-    """Estimate Bernoulli TS's click rate from the random policy's log (see module docstring)."""
+                n_folds: int = 3, n_refits: int = 30, seed: int = 0) -> OBDComparison:
+    """Estimate Bernoulli TS's click rate from the random policy's log (see module docstring).
+
+    ``n_refits`` reward-model refits give DM and DR intervals that include the model's error
+    (0 holds the model fixed, as obp does).
+    """
     random_log = load_obd("random", campaign)
     bts_log = load_obd("bts", campaign)
     table = bts_action_dist(campaign, method, n_sim=n_sim, seed=seed, bts_log=bts_log)
@@ -317,7 +326,7 @@ def compare_bts(campaign: str = "all", *, method: str = "prior",
     names = list(estimators) if not isinstance(estimators, str) else estimators.split(",")
     need_model = any(n.strip() in ("dm", "dr") for n in names)
     data = _ope_input(random_log, table, users, with_model=need_model, n_folds=n_folds,
-                      seed=seed)
+                      seed=seed, n_refits=n_refits)
     est = estimate(data, names, n_bootstrap=n_bootstrap, ci=ci, seed=seed)
     observed = on_policy_estimate(bts_log.clicks, n_bootstrap=n_bootstrap, ci=ci, seed=seed)
     return OBDComparison(campaign, method, observed, est)
@@ -374,7 +383,7 @@ def _agent_policy_marginals(name: str, train: OBDLog, test: OBDLog, users: UserE
     from shelfwise.evaluate.slates import policy_marginals
 
     items = train.item_matrix()
-    policy = make_policy(name)
+    policy = make_policy(name, feature_space="separate")  # contexts and items: two spaces
     u_tr, aff_tr = users(train), train.affinity()
 
     def cands(aff_row: np.ndarray) -> np.ndarray:
@@ -428,7 +437,7 @@ def evaluate_trained_policy(policy: str = "logistic", campaign: str = "all", *,
                             test_fraction: float = 0.3,
                             estimators: str | list[str] = ("ips", "snips", "dm", "dr"),  # type: ignore[assignment]
                             temperature: float = 0.5, n_bootstrap: int = 1000, ci: float = 0.95,
-                            n_folds: int = 3, n_samples: int = 200,
+                            n_folds: int = 3, n_samples: int = 200, n_refits: int = 30,
                             seed: int = 0) -> TrainedPolicyResult:
     """Train ``policy`` on the random log's first rows and estimate its click rate on the rest.
 
@@ -445,6 +454,7 @@ def evaluate_trained_policy(policy: str = "logistic", campaign: str = "all", *,
         n_folds: reward-model folds.
         n_samples: ``select`` calls per distinct context for agent policies without
             ``action_dist``.
+        n_refits: reward-model refits behind the DM and DR intervals (0: model held fixed).
         seed: seed of everything random.
 
     """
@@ -460,12 +470,13 @@ def evaluate_trained_policy(policy: str = "logistic", campaign: str = "all", *,
                                        n_samples=n_samples)
         name = policy
     names = list(estimators) if not isinstance(estimators, str) else estimators.split(",")
-    data = _ope_input(test, marg, users, with_model=True, n_folds=n_folds, seed=seed)
+    data = _ope_input(test, marg, users, with_model=True, n_folds=n_folds, seed=seed,
+                      n_refits=n_refits)
     est = estimate(data, names, n_bootstrap=n_bootstrap, ci=ci, seed=seed)
     table = bts_action_dist(campaign, "prior", seed=seed)
     bts_data = OPEInput(rewards=data.rewards, behaviour_propensities=data.behaviour_propensities,
                         actions=data.actions, action_dist=table.T[test.positions][:, :, None],
-                        q_hat=data.q_hat)
+                        q_hat=data.q_hat, q_refit=data.q_refit)
     bts_est = estimate(bts_data, names, n_bootstrap=n_bootstrap, ci=ci, seed=seed)
     return TrainedPolicyResult(
         policy=name, n_train=train.n, estimates=est,

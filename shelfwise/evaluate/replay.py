@@ -23,7 +23,7 @@ import numpy as np
 
 from shelfwise.errors import ConfigError, EventLogError
 from shelfwise.evaluate.estimators import Estimate, OPEInput, estimate, on_policy_estimate
-from shelfwise.evaluate.reward_model import cross_fit_q_hat
+from shelfwise.evaluate.reward_model import ModelRefit, cross_fit_q_hat
 from shelfwise.evaluate.slates import policy_marginals
 from shelfwise.events import EventStore
 from shelfwise.rewards import RewardFunction, iter_rewards
@@ -54,7 +54,8 @@ def events_ope_input(store: EventStore, policy: Any, *,
                      logging_policy: str | None = None,
                      since: float | datetime | None = None,
                      features: FeatureLookup | None = None, with_model: bool = True,
-                     n_samples: int = 200, n_folds: int = 3, seed: int = 0) -> ReplayData:
+                     n_samples: int = 200, n_folds: int = 3, n_refits: int = 50,
+                     seed: int = 0) -> ReplayData:
     """Rebuild the estimator input for ``policy`` from the logged impressions.
 
     Args:
@@ -68,6 +69,8 @@ def events_ope_input(store: EventStore, policy: Any, *,
         with_model: fit the reward model (needed for ``dm`` and ``dr``).
         n_samples: ``select`` calls per impression for policies without ``action_dist``.
         n_folds: reward-model folds.
+        n_refits: reward-model refits on bootstrap resamples behind the DM and DR intervals
+            (fitted only when those estimators run); 0 holds the model fixed.
         seed: seed of the policy's sampling and of the folds.
 
     Raises:
@@ -133,6 +136,7 @@ def events_ope_input(store: EventStore, policy: Any, *,
         states[i] = state
     dist *= mask[:, None, :]
     q = None
+    refit = None
     if with_model:
         same = d_u == d_c
 
@@ -145,8 +149,11 @@ def events_ope_input(store: EventStore, policy: Any, *,
 
         folds = min(n_folds, n) if n >= 2 else 1
         q = cross_fit_q_hat(feats, rewards, acts, a_max, mask=mask, n_folds=folds, seed=seed)
+        if n_refits and n >= 2:
+            refit = ModelRefit(feats, rewards, acts, a_max, mask=mask, n_refits=n_refits,
+                               seed=seed)
     ope = OPEInput(rewards=rewards, behaviour_propensities=pb, actions=acts, action_dist=dist,
-                   q_hat=q, mask=mask)
+                   q_hat=q, mask=mask, q_refit=refit)
     return ReplayData(ope, [row[0] for row in rows], total - n, rewards)
 
 
@@ -172,7 +179,7 @@ def evaluate_events(store: EventStore, policy: Any, *,
                     logging_policy: str | None = None, since: float | datetime | None = None,
                     features: FeatureLookup | None = None, n_bootstrap: int = 1000,
                     ci: float = 0.95, max_weight: float | None = None, n_samples: int = 200,
-                    seed: int = 0) -> EventsEvaluation:
+                    n_refits: int = 50, seed: int = 0) -> EventsEvaluation:
     """Estimate ``policy``'s value from the event log (see :func:`events_ope_input`)."""
     from shelfwise.evaluate.estimators import parse_estimators
 
@@ -182,7 +189,7 @@ def evaluate_events(store: EventStore, policy: Any, *,
     data = events_ope_input(store, policy, reward=fn, logging_policy=logging_policy,
                             since=since, features=features,
                             with_model=any(n in ("dm", "dr") for n in names),
-                            n_samples=n_samples, seed=seed)
+                            n_samples=n_samples, n_refits=n_refits, seed=seed)
     est = estimate(data.ope, names, n_bootstrap=n_bootstrap, ci=ci, max_weight=max_weight,
                    seed=seed)
     logged = on_policy_estimate(data.logged_rewards, n_bootstrap=n_bootstrap, ci=ci, seed=seed)

@@ -9,6 +9,10 @@ at every position, giving ``q_hat`` of shape ``(n, n_actions, k)``.
 Predictions are cross-fitted (obp's ``fit_predict(n_folds=...)``): rounds are split into folds
 and each fold is predicted by a model that did not see it, which keeps DR's bias correction
 honest.
+
+:class:`ModelRefit` refits the model on bootstrap resamples of the rounds, so that the direct
+and doubly robust intervals include the reward model's own estimation error (see
+:mod:`shelfwise.evaluate.estimators`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ Featurizer = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 MODEL_KINDS = ("auto", "logistic", "ridge")
 
-__all__ = ["MODEL_KINDS", "Featurizer", "RewardModel", "cross_fit_q_hat"]
+__all__ = ["MODEL_KINDS", "Featurizer", "ModelRefit", "RewardModel", "cross_fit_q_hat"]
 
 
 class RewardModel:
@@ -129,10 +133,81 @@ def cross_fit_q_hat(featurize: Featurizer, rewards: np.ndarray, actions: np.ndar
         rows = train[ti]
         model = RewardModel(kind, strength).fit(featurize(rows, acts[rows, tp], tp),
                                                 r[rows, tp])
-        for s in range(0, len(test), chunk):
-            block = test[s:s + chunk]
-            ri = np.repeat(block, n_actions * k)
-            ai = np.tile(np.repeat(np.arange(n_actions), k), len(block))
-            pi = np.tile(np.arange(k), len(block) * n_actions)
-            q[block] = model.predict(featurize(ri, ai, pi)).reshape(len(block), n_actions, k)
+        q[test] = _predict_all(model, featurize, test, n_actions, k, chunk)
     return q
+
+
+def _predict_all(model: RewardModel, featurize: Featurizer, rounds: np.ndarray, n_actions: int,
+                 k: int, chunk: int) -> np.ndarray:
+    """``model``'s predictions for every action and position of ``rounds``: ``(m, A, k)``."""
+    out = np.zeros((len(rounds), n_actions, k))
+    for s in range(0, len(rounds), chunk):
+        block = rounds[s:s + chunk]
+        ri = np.repeat(block, n_actions * k)
+        ai = np.tile(np.repeat(np.arange(n_actions), k), len(block))
+        pi = np.tile(np.arange(k), len(block) * n_actions)
+        out[s:s + len(block)] = model.predict(featurize(ri, ai, pi)).reshape(
+            len(block), n_actions, k)
+    return out
+
+
+class ModelRefit:
+    """The reward model refitted on bootstrap resamples of the logged rounds.
+
+    Draw ``b`` resamples ``n`` rounds with replacement (seeded by ``(seed, b)``), fits a fresh
+    :class:`RewardModel` on the resampled rounds (in-sample: a round drawn twice counts twice)
+    and predicts every action and position of those rounds. The direct and doubly robust
+    estimators compute their statistic on each draw, so their interval holds both the noise of
+    the rounds and the noise of the fitted model. Draws are cached, so several evaluation
+    policies on the same log (or DM and DR) share the fits.
+
+    Args:
+        featurize: see :data:`Featurizer`.
+        rewards: ``(n, k)`` logged rewards.
+        actions: ``(n, k)`` logged action indices.
+        n_actions: number of actions.
+        mask: ``(n, k)`` bool, False at padded positions.
+        kind: reward model kind (see :class:`RewardModel`).
+        strength: regularisation (see :class:`RewardModel`).
+        n_refits: bootstrap draws (each one model fit), >= 10.
+        seed: seed of the resampling.
+        chunk: rounds predicted at once.
+
+    """
+
+    def __init__(self, featurize: Featurizer, rewards: np.ndarray, actions: np.ndarray,
+                 n_actions: int, *, mask: np.ndarray | None = None, kind: str = "auto",
+                 strength: float = 1.0, n_refits: int = 50, seed: int = 0,
+                 chunk: int = 512) -> None:
+        if isinstance(n_refits, bool) or not isinstance(n_refits, int) or n_refits < 10:
+            raise ConfigError(f"n_refits must be an int >= 10, got {n_refits!r}")
+        if kind not in MODEL_KINDS:
+            raise ConfigError(f"unknown reward model {kind!r}; choose from: "
+                              f"{', '.join(MODEL_KINDS)}")
+        self.featurize = featurize
+        self.rewards = np.asarray(rewards, dtype=np.float64)
+        self.actions = np.asarray(actions, dtype=np.int64)
+        self.n, self.k = self.rewards.shape
+        self.n_actions = int(n_actions)
+        self.mask = np.ones((self.n, self.k), bool) if mask is None else np.asarray(mask, bool)
+        self.kind, self.strength = kind, float(strength)
+        self.n_refits, self.seed, self.chunk = n_refits, int(seed), int(chunk)
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def draw(self, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """Resample ``b``: ``(rows (n,), q_hat (n, n_actions, k))`` for the resampled rows."""
+        if b not in self._cache:
+            rng = np.random.default_rng([self.seed, b])
+            rows = rng.integers(0, self.n, self.n)
+            ti, tp = np.nonzero(self.mask[rows])
+            fit_rows = rows[ti]
+            model = RewardModel(self.kind, self.strength).fit(
+                self.featurize(fit_rows, self.actions[fit_rows, tp], tp),
+                self.rewards[fit_rows, tp])
+            q = _predict_all(model, self.featurize, rows, self.n_actions, self.k, self.chunk)
+            self._cache[b] = (rows, q)
+        return self._cache[b]
+
+    def draws(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """All ``n_refits`` resamples (fitted on first use)."""
+        return [self.draw(b) for b in range(self.n_refits)]

@@ -20,7 +20,8 @@ import numpy as np
 
 from shelfwise.errors import ConfigError
 from shelfwise.evaluate.estimators import OPEInput
-from shelfwise.evaluate.reward_model import cross_fit_q_hat
+from shelfwise.evaluate.pseudoinverse import plackett_luce_pairwise
+from shelfwise.evaluate.reward_model import ModelRefit, cross_fit_q_hat
 from shelfwise.evaluate.slates import plackett_luce_marginals, softmax
 
 __all__ = ["SyntheticLog", "SyntheticSlateBandit"]
@@ -38,6 +39,8 @@ class SyntheticLog:
     """``(n, k)`` float64 clicks (0/1)."""
     propensities: np.ndarray
     """``(n, k)`` the behaviour policy's marginal probability of each shown item at its position."""
+    behaviour: tuple[float, float, int] = (0.0, 1.0, 1)
+    """The behaviour policy's ``(quality, temperature, noise_seed)``."""
 
 
 @dataclass
@@ -131,7 +134,8 @@ class SyntheticSlateBandit:
         props = np.take_along_axis(marg, actions[:, None, :], axis=1)[:, 0, :]
         q = np.take_along_axis(self.expected_reward(x), actions[:, None, :], axis=1)[:, 0, :]
         rewards = (rng.random(q.shape) < q).astype(np.float64)
-        return SyntheticLog(x, actions.astype(np.int64), rewards, props)
+        return SyntheticLog(x, actions.astype(np.int64), rewards, props,
+                            (quality, temperature, noise_seed))
 
     def featurize(self, log: SyntheticLog):  # noqa: ANN201 - returns a Featurizer
         """Reward-model features: item one-hot x context, item one-hot, position one-hot."""
@@ -148,14 +152,33 @@ class SyntheticSlateBandit:
 
         return feats
 
+    def behaviour_pairwise(self, log: SyntheticLog) -> np.ndarray:
+        """The behaviour policy's pairwise marginals per round, ``(n, kA, kA)`` (PI estimator)."""
+        quality, temperature, noise_seed = log.behaviour
+        probs = softmax(self.policy_logits(log.contexts, quality, noise_seed), temperature)
+        return plackett_luce_pairwise(probs, self.k)
+
+    def model_refit(self, log: SyntheticLog, n_refits: int = 50, seed: int = 0) -> ModelRefit:
+        """Reward-model refits over bootstrap resamples of ``log`` (shareable across policies)."""
+        return ModelRefit(self.featurize(log), log.rewards, log.actions, self.n_actions,
+                          kind="logistic", n_refits=n_refits, seed=seed)
+
     def ope_input(self, log: SyntheticLog, quality: float, temperature: float = 1.0,
                   noise_seed: int = 1, *, with_model: bool = True, n_folds: int = 2,
-                  seed: int = 0) -> OPEInput:
-        """Estimator input for evaluating a policy on ``log`` (with a fitted reward model)."""
+                  seed: int = 0, q_hat: np.ndarray | None = None,
+                  q_refit: ModelRefit | None = None,
+                  pairwise: np.ndarray | None = None) -> OPEInput:
+        """Estimator input for evaluating a policy on ``log`` (with a fitted reward model).
+
+        ``q_hat`` (a cross-fitted model already computed for this log), ``q_refit`` (refits
+        for DM/DR intervals) and ``pairwise`` (for PI) are passed through; several
+        evaluation policies on one log can share them.
+        """
         dist = self.action_dist(log.contexts, quality, temperature, noise_seed)
-        q = None
-        if with_model:
+        q = q_hat
+        if with_model and q is None:
             q = cross_fit_q_hat(self.featurize(log), log.rewards, log.actions, self.n_actions,
                                 kind="logistic", n_folds=n_folds, seed=seed)
         return OPEInput(rewards=log.rewards, behaviour_propensities=log.propensities,
-                        actions=log.actions, action_dist=dist, q_hat=q)
+                        actions=log.actions, action_dist=dist, q_hat=q, q_refit=q_refit,
+                        behaviour_pairwise=pairwise)

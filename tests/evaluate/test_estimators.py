@@ -111,4 +111,4 @@ def test_missing_pieces_and_unknown_estimators():
     with pytest.raises(ConfigError, match="no estimators given"):
         parse_estimators(" , ")
     assert parse_estimators(["DR", "ips", "dr"]) == ["dr", "ips"]
-    assert set(ESTIMATORS) == {"ips", "snips", "dm", "dr"}
+    assert set(ESTIMATORS) == {"ips", "snips", "dm", "dr", "pi"}

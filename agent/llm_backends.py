@@ -200,7 +200,9 @@ class GuardedChatModel(BaseChatModel):
 
         def count(state: Any) -> None:
             exc = state.outcome.exception() if state.outcome is not None else None
-            if isinstance(exc, _AttemptTimeout):
+            # our deadline, or the client's own (openai.APITimeoutError, httpx.ReadTimeout)
+            if isinstance(exc, _AttemptTimeout | TimeoutError) or \
+                    "timeout" in type(exc).__name__.lower():
                 self._stats.add(timeouts=1)
             elif exc is not None:
                 self._stats.add(errors=1)
@@ -234,6 +236,21 @@ class GuardedChatModel(BaseChatModel):
         if not isinstance(answer, AIMessage):
             answer = AIMessage(content=answer.content)
         return ChatResult(generations=[ChatGeneration(message=answer)])
+
+    def with_structured_output(self, schema: Any, *, include_raw: bool = False,
+                               **kwargs: Any) -> Any:
+        """The inner model's structured output (e.g. ``method="json_schema"``), guarded.
+
+        Returns:
+            A runnable: each ``invoke`` has the deadline and retries of this guard, counts
+            into :attr:`stats`, and raises ``LLMError`` when every attempt failed (an answer
+            that does not parse counts as a failed attempt).
+        """
+        from langchain_core.runnables import RunnableLambda
+
+        inner = self.inner.with_structured_output(schema, include_raw=include_raw, **kwargs)
+        return RunnableLambda(lambda value: self.call(lambda: inner.invoke(value)),
+                              name=f"guarded-{self.label}-structured")
 
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
         """Bind tools on the inner model; the result keeps this guard (and its counters).

@@ -29,6 +29,7 @@ class FakeOpenAI(ThreadingHTTPServer):
         self.mode = "ok"
         self.requests: list[dict] = []
         self.hang_s = 3.0
+        self.structured: dict = {}
 
     @property
     def base_url(self) -> str:
@@ -70,6 +71,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         content = "\u00af\\_(\u30c4)_/\u00af !!" if mode == "nonsense" else \
             self.server.answer(body)
+        if "response_format" in body and mode == "ok":  # structured output: the set JSON
+            content = json.dumps(self.server.structured)
         out = {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0,
                "model": body.get("model", "fake"),
                "choices": [{"index": 0, "finish_reason": "stop",

@@ -151,3 +151,22 @@ def test_bad_backend_settings_are_named(monkeypatch, kwargs, error, match):
 
 def test_backend_none_is_no_model():
     assert make_chat_model("none") is None
+
+
+def test_structured_output_through_the_guard(fake_openai):
+    from pydantic import BaseModel
+
+    class Wish(BaseModel):
+        category: str
+        max_price: float | None = None
+
+    model = _openai(fake_openai, retries=1)
+    fake_openai.structured = {"category": "bags", "max_price": 50}
+    got = model.with_structured_output(Wish, method="json_schema").invoke("a bag under 50")
+    assert got == Wish(category="bags", max_price=50.0)
+    assert "response_format" in fake_openai.requests[-1]
+    fake_openai.structured = {"colour": "red"}  # does not fit the schema: a failed attempt
+    with pytest.raises(LLMError, match="failed after 2 attempt"):
+        model.with_structured_output(Wish, method="json_schema").invoke("a red thing")
+    st = model.stats.as_dict()
+    assert st["ok"] == 1 and st["errors"] == 2 and st["failed"] == 1

@@ -1,11 +1,12 @@
 """Reinforcement-learning slate policies on plain numpy features.
 
 ``make_policy(name, dim=None, seed=0, **hyperparameters)`` builds one of ``random``,
-``greedy``, ``linucb``, ``lints``, ``slateq``, ``reinforce``; ``load_policy(path)`` reads a
-checkpoint written by ``policy.save(path)``. See :mod:`agent.policy.base` for the array
-contract and the interaction features.
+``greedy``, ``linucb``, ``lints``, ``slateq``, ``reinforce``, ``actor_critic``;
+``load_policy(path)`` reads a checkpoint written by ``policy.save(path)``. See
+:mod:`agent.policy.base` for the array contract and the interaction features.
 """
 
+from agent.policy.actor_critic import ActorCriticPolicy
 from agent.policy.bandits import GreedyPolicy, LinTSPolicy, LinUCBPolicy, RandomPolicy
 from agent.policy.base import (
     Feedback,
@@ -21,6 +22,7 @@ from agent.policy.slateq import SlateQPolicy
 
 __all__ = [
     "FORMAT_VERSION",
+    "ActorCriticPolicy",
     "POLICIES",
     "Feedback",
     "GreedyPolicy",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.policy.actor_critic import ActorCriticPolicy
 from agent.policy.bandits import GreedyPolicy, LinTSPolicy, LinUCBPolicy, RandomPolicy
 from agent.policy.base import SlatePolicy
 from agent.policy.reinforce import ReinforcePolicy
@@ -15,7 +16,7 @@ __all__ = ["POLICIES", "make_policy", "policy_class"]
 POLICIES: dict[str, type[SlatePolicy]] = {
     cls.name: cls
     for cls in (RandomPolicy, GreedyPolicy, LinUCBPolicy, LinTSPolicy, SlateQPolicy,
-                ReinforcePolicy)
+                ReinforcePolicy, ActorCriticPolicy)
 }
 """Policy classes by name."""
 
@@ -39,7 +40,7 @@ def make_policy(name: str, *, dim: int | None = None, seed: int = 0,
     """Build a fresh policy by name.
 
     Args:
-        name: one of ``greedy, lints, linucb, random, reinforce, slateq``.
+        name: one of ``actor_critic, greedy, lints, linucb, random, reinforce, slateq``.
         dim: user-state and candidate dimension when known (else taken from the first call).
         seed: seed of parameter initialisation.
         **kwargs: the policy's hyperparameters (see its ``*Config`` dataclass).

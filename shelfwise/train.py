@@ -1,31 +1,24 @@
 """Train slate policies in the shopper simulator or from the event log, and evaluate them.
 
-Simulator training (:func:`train_in_sim`) rolls out batches of ``batch_sessions`` sessions in
-lock step. Every live session's slate is sampled from the policy (its own stochastic
-``select`` semantics, plus optional ``epsilon``-uniform slates); the resulting
-:class:`~agent.policy.Feedback` records (state, candidates, slate with propensities, clicks,
-per-item rewards, next state and candidates, done) go to ``policy.update``:
+Simulator training and evaluation go through the env-agnostic trainer of :mod:`shelfwise.rl`
+(the same path as any Gymnasium slate environment): :func:`train_in_sim` wraps the simulator
+in a lock-step :class:`~shelfwise.sim.ShopperVectorEnv` of ``batch_sessions`` sessions and
+calls :func:`shelfwise.rl.train_in_env`, which feeds ``policy.update`` as the policy's
+``learning.mode`` asks (per step, whole episodes, or replay minibatches; see
+:mod:`shelfwise.rl.learners`). No policy name is read anywhere in training.
 
-- bandits (``linucb``, ``lints``; and the non-learning ``random`` / ``greedy``) after every
-  step, with that step's records (online learning);
-- ``slateq`` and ``reinforce`` every ``update_every`` steps, in minibatches of the collected
-  records, ``epochs`` passes. For ``reinforce`` the reward of a clicked item is its reward
-  plus the discounted rest of the session's return (reward-to-go), so it optimises the
-  session, not the click.
-
-Acting uses a vectorised fast path (:func:`batched_logits`) that computes, for a whole batch
-of sessions at once, the same Plackett-Luce logits as the policy's ``select`` (from its
-public parameters) and samples Gumbel top-k. Policies it does not know fall back to one
-``select`` call per session.
-
-Training and evaluation never share seeds: training draws its streams from
-``SeedSequence([seed, TRAIN_STREAM])``; :func:`evaluate_in_sim` runs on ``eval_seed``
-(default ``EVAL_SEED``), which training never uses.
+Training and evaluation never share seeds: training env seeds are drawn from
+``SeedSequence([seed, TRAIN_STREAM])`` in ``[2**31, 2**62)``; :func:`evaluate_in_sim` runs
+on ``eval_seed`` (default ``EVAL_SEED``) and the following seeds, all below ``2**31``.
+Every policy evaluated with one seed meets the same shoppers, and so do simulator policy
+functions such as ``oracle_policy(sim)`` (common random numbers).
 
 Event-log training (:func:`feedback_from_events`, :func:`train_on_feedback`) rebuilds
 ``Feedback`` from impressions that stored ``state`` and ``candidate_ids`` (candidate features
 from the impression or the product index), with rewards from a
-:class:`~shelfwise.rewards.RewardFunction`.
+:class:`~shelfwise.rewards.RewardFunction`, and groups them by the policy's learning mode
+(:func:`shelfwise.rl.train_on_records`: whole sessions for episode learners; policies that
+cannot learn off-policy are refused).
 """
 
 from __future__ import annotations
@@ -39,19 +32,21 @@ from typing import Any
 import numpy as np
 
 from shelfwise.errors import ConfigError
-from shelfwise.sim.vector_env import PolicyFn, SessionStats, SimBatch
+from shelfwise.rl.curves import LearningCurve
+from shelfwise.rl.trainer import EVAL_SEED, TRAIN_STREAM, EvalResult, Metric, summarize
+from shelfwise.sim.vector_env import PolicyFn, SimBatch
 
 __all__ = [
     "EVAL_SEED",
     "SOURCES",
+    "TRAIN_STREAM",
     "EvalResult",
     "Metric",
+    "SimTrainStats",
     "TrainReport",
-    "batched_logits",
     "evaluate_in_sim",
     "feedback_from_events",
     "make_policy_fn",
-    "summarize",
     "train",
     "train_in_sim",
     "train_on_feedback",
@@ -60,159 +55,20 @@ __all__ = [
 SOURCES: tuple[str, ...] = ("sim", "events")
 """Where ``shelfwise train --from`` takes its experience."""
 
-EVAL_SEED = 1_000_003
-"""Seed of the held-out evaluation sessions (training streams never use it)."""
-
-TRAIN_STREAM = 7_919
-"""Second word of the training ``SeedSequence`` (keeps training draws apart from eval)."""
-
-BATCH_LEARNERS = ("slateq", "reinforce")
-"""Policies updated from collected batches (the others are updated after every step)."""
+SIM_METRICS: tuple[str, ...] = ("purchase_value",)
+"""Per-session info sums reported by :func:`evaluate_in_sim`."""
 
 ProgressFn = Callable[[int], None]
 """Called with the number of sessions finished since the last call."""
 
 
-# ---------------------------------------------------------------------------- acting
-
-
-def _gumbel_top_k(logits: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Plackett-Luce draws for each row of ``logits (m, n)``: ``int64 (m, k)`` in draw order."""
-    g = logits - np.log(-np.log(rng.random(logits.shape) * (1 - 1e-12) + 1e-300))
-    top = np.argpartition(-g, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(g, top, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(top, order, axis=1).astype(np.int64)
-
-
-def _pl_propensities(logits: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """Conditional draw probabilities of ``order (m, k)`` under ``logits (m, n)``; ``(m, k)``."""
-    lg = logits - logits.max(axis=1, keepdims=True)
-    w = np.exp(lg)
-    total = w.sum(axis=1)
-    rows = np.arange(lg.shape[0])
-    out = np.empty(order.shape)
-    for j in range(order.shape[1]):
-        wj = w[rows, order[:, j]]
-        out[:, j] = wj / np.maximum(total, 1e-300)
-        total = total - wj
-    return np.clip(out, np.finfo(np.float64).tiny, 1.0)
-
-
-def _features(states: np.ndarray, cands: np.ndarray) -> np.ndarray:
-    """Batched :func:`agent.policy.interaction_features` (equal dimensions), ``(m, n, 2d+2)``.
-
-    SlateQ and REINFORCE use these; the linear bandits have their own (``policy.features``).
-    """
-    s = states.astype(np.float64)[:, None, :]
-    c = cands.astype(np.float64)
-    cos = (c * s).sum(-1) / (np.linalg.norm(c, axis=-1) * np.linalg.norm(s, axis=-1) + 1e-12)
-    ones = np.ones(c.shape[:2] + (1,))
-    return np.concatenate([c * s, c, cos[..., None], ones], axis=-1)
-
-
-def _cosine(states: np.ndarray, cands: np.ndarray) -> np.ndarray:
-    s = states.astype(np.float64)
-    c = cands.astype(np.float64)
-    num = np.einsum("mnd,md->mn", c, s)
-    return num / (np.linalg.norm(c, axis=-1) * np.linalg.norm(s, axis=-1)[:, None] + 1e-12)
-
-
-def batched_logits(policy: Any, states: np.ndarray, cands: np.ndarray,
-                   rng: np.random.Generator) -> np.ndarray | None:
-    """The policy's Plackett-Luce logits for many requests at once.
-
-    Mirrors ``policy._logits`` of the built-in policies from their public parameters; for
-    ``lints`` each row uses its own posterior draw (the ``select`` mixture picks one of
-    ``n_posterior`` i.i.d. draws uniformly, which is the same distribution).
-
-    Args:
-        policy: a :class:`~agent.policy.SlatePolicy`.
-        states: ``float (m, d)`` user states.
-        cands: ``float (m, n, d)`` candidates (same ``d``).
-        rng: source of the posterior draws (``lints``).
-
-    Returns:
-        ``float64 (m, n)`` logits, or ``None`` when the policy has no fast path (then call
-        ``select`` per row).
-
-    """
-    name = getattr(policy, "name", None)
-    m, n, d = cands.shape
-    if states.shape[1] != d:
-        return None
-    if name == "random":
-        return np.zeros((m, n))
-    if name == "greedy":
-        return _cosine(states, cands) / policy.config.temperature
-    if policy.state_dim is None:
-        policy._ensure_dims(states.shape[1], d)  # build parameters on first sight
-    if name == "linucb":
-        x = policy.features(states, cands).reshape(m * n, -1)
-        xa = (x.astype(np.float32) @ policy.A_inv.astype(np.float32)).astype(np.float64)
-        width = np.sqrt(np.maximum((xa * x).sum(axis=1), 0.0))
-        ucb = x @ policy.theta + policy.config.alpha * width
-        return ucb.reshape(m, n) / policy.config.temperature
-    if name == "lints":
-        x = policy.features(states, cands)
-        p = policy.A_inv.shape[0]
-        chol = np.linalg.cholesky(policy.A_inv + 1e-12 * np.eye(p))
-        draws = policy.theta[None, :] + policy.config.v * rng.standard_normal((m, p)) @ chol.T
-        return np.einsum("mnp,mp->mn", x, draws) / policy.config.temperature
-    if name in ("slateq", "reinforce"):
-        import torch
-
-        x = torch.from_numpy(_features(states, cands).reshape(m * n, -1))
-        net = policy.q_net if name == "slateq" else policy.net
-        with torch.no_grad():
-            out = net(x).squeeze(-1).numpy().reshape(m, n)
-        if name == "slateq":
-            out = np.exp(policy.config.choice_beta * _cosine(states, cands)) * out
-        return out / policy.config.temperature
-    return None
-
-
-@dataclass
-class _Slates:
-    """Slates chosen for ``m`` sessions: positions, propensities and scores, each ``(m, k)``."""
-
-    actions: np.ndarray
-    propensities: np.ndarray
-    scores: np.ndarray
-
-
-def _choose(policy: Any, states: np.ndarray, cands: np.ndarray, k: int,
-            rng: np.random.Generator, epsilon: float = 0.0) -> _Slates:
-    """Sample slates for ``m`` sessions (fast path, or ``select`` per row)."""
-    m, n = cands.shape[:2]
-    logits = batched_logits(policy, states, cands, rng)
-    if logits is None:
-        acts, props, scores = [], [], []
-        for i in range(m):
-            sl = policy.select(states[i], cands[i], k, rng)
-            acts.append(sl.item_ids)
-            props.append(sl.propensities)
-            scores.append(sl.scores)
-        out = _Slates(np.array(acts, np.int64), np.array(props), np.array(scores))
-    else:
-        acts = _gumbel_top_k(logits, k, rng)
-        out = _Slates(acts, _pl_propensities(logits, acts),
-                      np.take_along_axis(logits, acts, axis=1))
-    if epsilon > 0:
-        explore = rng.random(m) < epsilon
-        if explore.any():
-            e = int(explore.sum())
-            keys = rng.random((e, n))
-            out.actions[explore] = np.argsort(keys, axis=1)[:, :k]
-            out.propensities[explore] = 1.0 / (n - np.arange(k))[None, :]
-            out.scores[explore] = 0.0
-    return out
-
-
 def make_policy_fn(policy: Any, k: int) -> PolicyFn:
     """Wrap a frozen policy as a simulator ``PolicyFn`` (``(b, d), (b, n, d) -> (b, k)``)."""
+    from shelfwise.rl.rollout import choose_slates
 
     def fn(states: np.ndarray, cands: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return _choose(policy, states, cands, k, rng).actions
+        slates = choose_slates(policy, states, cands, k, rng)
+        return np.array([sl.item_ids for sl in slates], dtype=np.int64)
 
     return fn
 
@@ -220,101 +76,57 @@ def make_policy_fn(policy: Any, k: int) -> PolicyFn:
 # ---------------------------------------------------------------------------- evaluation
 
 
-@dataclass(frozen=True)
-class Metric:
-    """A mean with its normal-approximation 95% confidence interval."""
-
-    mean: float
-    ci_low: float
-    ci_high: float
-
-    @classmethod
-    def of(cls, values: np.ndarray) -> Metric:
-        """Mean ± 1.96 standard errors of ``values (n,)``."""
-        v = np.asarray(values, dtype=np.float64)
-        half = 1.96 * float(v.std(ddof=1)) / np.sqrt(v.size) if v.size > 1 else 0.0
-        mean = float(v.mean())
-        return cls(mean, mean - half, mean + half)
-
-    def __str__(self) -> str:
-        return f"{self.mean:.3f} [{self.ci_low:.3f}, {self.ci_high:.3f}]"
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    """Held-out simulator metrics of one policy (per session unless stated).
-
-    Attributes:
-        policy: policy name.
-        sessions: number of evaluation sessions.
-        seed: their seed.
-        mean_return: sum of rewards.
-        click_rate: clicks per slate shown (session-weighted ratio, CI by the delta method
-            approximated as a per-session ratio mean).
-        purchase_value: summed price of purchases.
-        length: slates shown.
-        seconds: wall time.
-        stats: the per-session totals behind the means (for paired comparisons between
-            policies evaluated on the same seed: session ``i`` is the same shopper).
-
-    """
-
-    policy: str
-    sessions: int
-    seed: int
-    mean_return: Metric
-    click_rate: Metric
-    purchase_value: Metric
-    length: Metric
-    seconds: float
-    stats: SessionStats | None = field(default=None, repr=False, compare=False)
-
-
-def summarize(name: str, stats: SessionStats, seed: int) -> EvalResult:
-    """Turn per-session totals into means with 95% CIs."""
-    ctr = stats.clicks / np.maximum(stats.lengths, 1)
-    return EvalResult(
-        policy=name, sessions=int(stats.returns.size), seed=int(seed),
-        mean_return=Metric.of(stats.returns), click_rate=Metric.of(ctr),
-        purchase_value=Metric.of(stats.purchase_value), length=Metric.of(stats.lengths),
-        seconds=float(stats.seconds), stats=stats)
-
-
 def evaluate_in_sim(policy: Any, sim: SimBatch, n_sessions: int,
                     seed: int = EVAL_SEED, *, chunk: int = 1000) -> EvalResult:
-    """Run a frozen policy on ``n_sessions`` held-out sessions.
+    """Run a frozen policy on ``n_sessions`` held-out simulated sessions.
 
-    Sessions run in chunks of ``chunk`` (seeds ``seed, seed + 1, ...``); every policy
-    evaluated with the same ``seed`` meets the same shoppers.
+    Sessions run in lock-step chunks of ``chunk`` (chunk ``i`` reset with seed
+    ``seed + i * chunk``); every policy evaluated with the same ``seed`` and ``chunk`` meets
+    the same shoppers, whether it is a SlatePolicy (through
+    :func:`shelfwise.rl.evaluate_in_env`) or a simulator ``PolicyFn`` such as
+    ``oracle_policy(sim)`` (through ``sim.run``).
 
     Args:
-        policy: a SlatePolicy (or a ``PolicyFn`` such as ``oracle_policy(sim)``).
+        policy: a SlatePolicy, or a ``PolicyFn``.
         sim: the simulator.
         n_sessions: evaluation sessions (>= 2).
-        seed: first evaluation seed.
+        seed: first evaluation seed (below ``2**31``).
         chunk: sessions simulated together.
 
     Returns:
-        Means and 95% CIs.
+        Means and 95% CIs (return, click rate, length, purchase value) and the per-session
+        arrays (``result.per_episode``).
 
     """
-    if n_sessions < 2:
+    from shelfwise.rl.trainer import evaluate_in_env
+    from shelfwise.sim.env import ShopperVectorEnv
+
+    if isinstance(n_sessions, bool) or not isinstance(n_sessions, int) or n_sessions < 2:
         raise ConfigError(f"n_sessions must be >= 2 for a confidence interval, got {n_sessions}")
-    fn = policy if callable(policy) and not hasattr(policy, "select") else make_policy_fn(
-        policy, sim.config.k)
+    b = min(chunk, n_sessions)
+    if hasattr(policy, "select"):
+        return evaluate_in_env(policy, ShopperVectorEnv(sim, b), n_sessions, seed=seed,
+                               metrics=SIM_METRICS)
+    if not callable(policy):
+        raise ConfigError(f"policy must be a SlatePolicy or a PolicyFn, got "
+                          f"{type(policy).__name__}")
+    start = time.perf_counter()
     parts = []
     done, i = 0, 0
     while done < n_sessions:
-        b = min(chunk, n_sessions - done)
-        parts.append(sim.run(fn, b, seed + i))
-        done += b
+        take = min(b, n_sessions - done)
+        st = sim.run(policy, b, seed + i * b)
+        parts.append((st, take))
+        done += take
         i += 1
-    stats = SessionStats(
-        *(np.concatenate([getattr(p, f) for p in parts]) for f in (
-            "returns", "clicks", "purchases", "purchase_value", "lengths", "intent_clicks",
-            "has_intent")),
-        seconds=sum(p.seconds for p in parts))
-    return summarize(getattr(policy, "name", "policy"), stats, seed)
+    per = {
+        "returns": np.concatenate([p.returns[:t] for p, t in parts]),
+        "lengths": np.concatenate([p.lengths[:t] for p, t in parts]),
+        "clicks": np.concatenate([p.clicks[:t] for p, t in parts]),
+        "purchase_value": np.concatenate([p.purchase_value[:t] for p, t in parts]),
+    }
+    name = getattr(policy, "name", getattr(policy, "__name__", "policy"))
+    return summarize(str(name), per, seed, time.perf_counter() - start)
 
 
 # ---------------------------------------------------------------------------- sim training
@@ -329,146 +141,68 @@ class SimTrainStats:
     updates: int = 0
     mean_return: float = 0.0
     seconds: float = 0.0
-
-
-def _rollout(policy: Any, sim: SimBatch, b: int, rng_shop: np.random.Generator,
-             rng_sim: np.random.Generator, rng_pol: np.random.Generator, *, epsilon: float,
-             reward_to_go: float | None, online: bool) -> tuple[list[Any], np.ndarray, int]:
-    """One batch of ``b`` sessions; returns (feedback, returns (b,), updates made)."""
-    from agent.policy import Feedback, Slate
-
-    k = sim.config.k
-    sim.reset(b, rng_shop)
-    returns = np.zeros(b)
-    per_session: list[list[Any]] = [[] for _ in range(b)]
-    updates = 0
-    while not sim.done.all():
-        live = np.flatnonzero(~sim.done)
-        states = sim.states[live].copy()
-        cands = sim.catalog.vectors[sim.candidate_ids[live]]
-        chosen = _choose(policy, states, cands, k, rng_pol, epsilon)
-        actions = np.tile(np.arange(k), (b, 1))
-        actions[live] = chosen.actions
-        res = sim.step(actions, rng_sim)
-        returns += res.rewards
-        step_fb = []
-        for j, s in enumerate(live):
-            clicks = np.zeros(k, dtype=bool)
-            rewards = np.zeros(k)
-            if res.clicked_rank[s] >= 0:
-                clicks[res.clicked_rank[s]] = True
-                rewards[res.clicked_rank[s]] = res.rewards[s]
-            done = bool(res.terminated[s] or res.truncated[s])
-            fb = Feedback(
-                state=states[j], candidates=cands[j],
-                slate=Slate(chosen.actions[j], chosen.scores[j], chosen.propensities[j],
-                            policy.name, "train"),
-                clicks=clicks, rewards=rewards,
-                next_state=None if done else sim.states[s].copy(),
-                next_candidates=None if done else sim.catalog.vectors[sim.candidate_ids[s]],
-                done=done)
-            step_fb.append(fb)
-            per_session[s].append(fb)
-        if online:
-            policy.update(step_fb)
-            updates += 1
-    if reward_to_go is not None:
-        for fbs in per_session:
-            future = 0.0
-            for fb in reversed(fbs):
-                here = float(fb.rewards.sum())
-                fb.rewards = np.where(fb.clicks, fb.rewards + reward_to_go * future, 0.0)
-                future = here + reward_to_go * future
-    return [fb for fbs in per_session for fb in fbs], returns, updates
+    curve: LearningCurve | None = None
 
 
 def train_in_sim(policy: Any, sim: SimBatch, sessions: int, *, seed: int = 0,
-                 epochs: int = 1, batch_sessions: int = 100, update_every: int = 1,
-                 minibatch: int = 256, epsilon: float = 0.0, gamma: float = 0.9,
+                 epochs: int = 1, batch_sessions: int = 100, update_every: int | None = None,
+                 minibatch: int = 256, epsilon: float = 0.0, normalize_rewards: bool = False,
                  progress: ProgressFn | None = None,
                  checkpoint: Callable[[int], None] | None = None,
                  checkpoint_every: int = 0) -> SimTrainStats:
-    """Train ``policy`` on ``sessions`` simulated sessions (see the module docstring).
+    """Train ``policy`` on ``sessions`` simulated sessions (:func:`shelfwise.rl.train_in_env`).
 
     Args:
         policy: the SlatePolicy to train (updated in place).
         sim: the simulator.
         sessions: training sessions (>= 1).
         seed: seed of the training streams (never an evaluation seed).
-        epochs: passes over each collected batch (batch learners).
+        epochs: see :func:`shelfwise.rl.train_in_env`.
         batch_sessions: sessions simulated in lock step.
-        update_every: batch learners update after this many rollout batches.
-        minibatch: records per ``update`` call of batch learners.
+        update_every: see :func:`shelfwise.rl.train_in_env` (default: one lock-step batch of
+            episodes for episode learners, every step for replay learners).
+        minibatch: records per ``update`` call of episode and replay learners.
         epsilon: share of uniformly random slates (extra exploration).
-        gamma: discount of the reward-to-go given to ``reinforce``.
+        normalize_rewards: see :func:`shelfwise.rl.train_in_env`.
         progress: called with sessions finished.
         checkpoint: called with the sessions done so far, every ``checkpoint_every`` sessions.
         checkpoint_every: 0 disables periodic checkpoints.
 
     Returns:
-        Counts and the mean training return.
+        Counts, the mean training return and the learning curve.
 
     """
-    for name, value, low in (("sessions", sessions, 1), ("epochs", epochs, 1),
-                             ("batch_sessions", batch_sessions, 1),
-                             ("update_every", update_every, 1), ("minibatch", minibatch, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ConfigError(f"{name} must be an int >= {low}, got {value!r}")
-    if not 0.0 <= epsilon <= 1.0:
-        raise ConfigError(f"epsilon must be in [0, 1], got {epsilon!r}")
-    start = time.perf_counter()
-    rng_shop, rng_sim, rng_pol, rng_mb = np.random.default_rng(
-        np.random.SeedSequence([seed, TRAIN_STREAM])).spawn(4)
-    batch_learner = policy.name in BATCH_LEARNERS
-    stats = SimTrainStats()
-    buffer: list[Any] = []
-    total_return = 0.0
-    next_ckpt = checkpoint_every
-    n_batches = 0
-    while stats.sessions < sessions:
-        b = min(batch_sessions, sessions - stats.sessions)
-        fbs, returns, ups = _rollout(
-            policy, sim, b, rng_shop, rng_sim, rng_pol, epsilon=epsilon,
-            reward_to_go=gamma if policy.name == "reinforce" else None,
-            online=not batch_learner)
-        stats.updates += ups
-        stats.steps += len(fbs)
-        total_return += float(returns.sum())
-        stats.sessions += b
-        n_batches += 1
-        if batch_learner:
-            buffer.extend(fbs)
-            if n_batches % update_every == 0 or stats.sessions >= sessions:
-                stats.updates += train_on_feedback(policy, buffer, epochs=epochs,
-                                                   minibatch=minibatch, rng=rng_mb)
-                buffer = []
-        if progress is not None:
-            progress(b)
-        if checkpoint is not None and checkpoint_every and stats.sessions >= next_ckpt:
-            checkpoint(stats.sessions)
-            next_ckpt += checkpoint_every
-    stats.mean_return = total_return / max(stats.sessions, 1)
-    stats.seconds = time.perf_counter() - start
-    return stats
+    from shelfwise.rl.trainer import train_in_env
+    from shelfwise.sim.env import ShopperVectorEnv
+
+    for name, value in (("sessions", sessions), ("batch_sessions", batch_sessions)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be an int >= 1, got {value!r}")
+    env = ShopperVectorEnv(sim, min(batch_sessions, sessions))
+    res = train_in_env(policy, env, sessions, seed=seed, epsilon=epsilon,
+                       update_every=update_every, epochs=epochs, minibatch=minibatch,
+                       normalize_rewards=normalize_rewards, checkpoint_every=checkpoint_every,
+                       progress=progress if progress is not None else False,
+                       on_checkpoint=checkpoint)
+    return SimTrainStats(sessions=res.episodes, steps=res.records, updates=res.updates,
+                         mean_return=res.mean_return, seconds=res.seconds, curve=res.curve)
 
 
 def train_on_feedback(policy: Any, feedback: Sequence[Any], *, epochs: int = 1,
                       minibatch: int = 256, rng: np.random.Generator | None = None) -> int:
-    """Update ``policy`` on logged records: ``epochs`` shuffled passes of minibatches.
+    """Update ``policy`` on logged records, grouped by its learning mode.
+
+    See :func:`shelfwise.rl.train_on_records` (whole sessions for episode learners, shuffled
+    minibatches for replay learners, time order for step learners; a policy that cannot learn
+    off-policy is refused with :class:`ConfigError`).
 
     Returns:
         The number of ``update`` calls.
 
     """
-    rng = rng if rng is not None else np.random.default_rng(0)
-    records = list(feedback)
-    calls = 0
-    for _ in range(epochs):
-        order = rng.permutation(len(records))
-        for i in range(0, len(records), minibatch):
-            policy.update([records[j] for j in order[i:i + minibatch]])
-            calls += 1
-    return calls
+    from shelfwise.rl.learners import train_on_records
+
+    return train_on_records(policy, feedback, epochs=epochs, minibatch=minibatch, rng=rng)
 
 
 # ---------------------------------------------------------------------------- events
@@ -570,9 +304,7 @@ class TrainReport:
 
 
 def _eval_dict(res: EvalResult) -> dict[str, Any]:
-    out = asdict(res)
-    out.pop("stats")  # per-session arrays: not part of the JSON report
-    return out
+    return res.to_dict()  # per-session arrays are not part of the JSON report
 
 
 def train(workspace: Any, policy_name: str, *, source: str = "sim", sessions: int = 2000,
@@ -669,6 +401,8 @@ def _train_sim(policy: Any, engine: Any, sessions: int, epochs: int, seed: int, 
         records=stats.steps, updates=stats.updates, epochs=epochs, seed=seed,
         seconds=time.perf_counter() - start, version=policy.version,
         train_mean_return=stats.mean_return)
+    if stats.curve is not None:
+        report.extra["learning_curve"] = stats.curve.to_dict()
     if eval_sessions:
         res = evaluate_in_sim(policy, sim, eval_sessions)
         base = evaluate_in_sim(make_policy("random"), sim, eval_sessions)
@@ -692,10 +426,8 @@ def _train_events(policy: Any, engine: Any, ws: Any, epochs: int, seed: int, rew
         records, skipped = feedback_from_events(store, engine.index.vectors, reward=reward)
     finally:
         store.close()
-    if policy.name in ("linucb", "lints", "random", "greedy"):
-        minibatch = 64
-    else:
-        minibatch = 256
+    # online learners see small batches, as they would serving; the others 256 records
+    minibatch = 64 if policy.learning.mode == "step" else 256
     updates = train_on_feedback(policy, records, epochs=epochs, minibatch=minibatch,
                                 rng=np.random.default_rng(seed))
     save_policy(policy, target)

@@ -21,7 +21,7 @@ from shelfwise.rl.contract import (
     read_observation,
 )
 
-__all__ = ["EpisodeLog", "Rollout", "Transition", "choose_slates"]
+__all__ = ["EpisodeLog", "Rollout", "Transition", "choose_slates", "plackett_luce_batch"]
 
 TRAIN_SEED_LOW = 2**31
 """Training resets draw env seeds in ``[2**31, 2**62)``; evaluation seeds stay below."""
@@ -89,14 +89,49 @@ class EpisodeLog:
         return out
 
 
+def plackett_luce_batch(logits: np.ndarray, k: int, rng: np.random.Generator
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Draw one Plackett-Luce slate per row of ``logits (m, n)`` (Gumbel top-k).
+
+    Returns:
+        ``(order int64 (m, k), propensities float64 (m, k))``: the drawn positions in draw
+        order and each one's conditional draw probability given the earlier draws (computed
+        in log space, so far-apart logits keep their small remainders).
+
+    """
+    lg = np.asarray(logits, dtype=np.float64)
+    m, n = lg.shape
+    g = lg - np.log(-np.log(rng.random((m, n)) * (1 - 1e-12) + 1e-300))
+    g = np.where(np.isfinite(lg), g, -np.inf)
+    if k < n:
+        top = np.argpartition(-g, k - 1, axis=1)[:, :k]
+    else:
+        top = np.tile(np.arange(n), (m, 1))
+    order = np.take_along_axis(top, np.argsort(-np.take_along_axis(g, top, axis=1), axis=1,
+                                               kind="stable"), axis=1).astype(np.int64)
+    rows = np.arange(m)
+    alive = lg.copy()
+    props = np.empty((m, k))
+    for j in range(k):
+        mx = np.max(alive, axis=1, keepdims=True)
+        mx = np.where(np.isfinite(mx), mx, 0.0)
+        with np.errstate(divide="ignore"):
+            lse = mx[:, 0] + np.log(np.sum(np.exp(alive - mx), axis=1))
+        props[:, j] = np.exp(alive[rows, order[:, j]] - lse)
+        alive[rows, order[:, j]] = -np.inf
+    return order, np.clip(props, np.finfo(np.float64).tiny, 1.0)
+
+
 def choose_slates(policy: Any, states: np.ndarray, cands: np.ndarray, k: int,
                   rng: np.random.Generator, epsilon: float = 0.0) -> list[Any]:
     """One slate per request through the policy's public API.
 
-    Uses ``policy.select_batch(states, candidates, k, rng)`` when the policy has it, else
+    Fast path: ``policy.batch_logits(states, candidates, rng) -> (m, n)`` when the policy has
+    it (its contract: sampling row ``i`` Plackett-Luce draws from the same distribution as
+    ``select`` on request ``i``), sampled here for all requests at once. Otherwise
     ``policy.select`` per request. With ``epsilon > 0`` each request is, with that
     probability, served a uniformly random slate instead, logged with its exact uniform
-    propensities ``1 / (n - j)`` (so importance weights stay exact record by record).
+    propensities ``1 / (n - j)`` (importance weights stay exact record by record).
 
     Args:
         policy: a :class:`~agent.policy.SlatePolicy`.
@@ -113,17 +148,21 @@ def choose_slates(policy: Any, states: np.ndarray, cands: np.ndarray, k: int,
     from agent.policy import Slate
 
     m, n = cands.shape[0], cands.shape[1]
-    batch = getattr(policy, "select_batch", None)
+    batch = getattr(policy, "batch_logits", None)
     if callable(batch):
-        slates = list(batch(states, cands, k, rng))
+        logits = np.asarray(batch(states, cands, rng), dtype=np.float64)
+        order, props = plackett_luce_batch(logits, k, rng)
+        scores = np.take_along_axis(logits, order, axis=1)
+        version = policy.version
+        slates = [Slate(order[i], scores[i], props[i], policy.name, version) for i in range(m)]
     else:
         slates = [policy.select(states[i], cands[i], k, rng) for i in range(m)]
     if epsilon > 0:
         explore = np.flatnonzero(rng.random(m) < epsilon)
         uniform = 1.0 / (n - np.arange(k, dtype=np.float64))
         for i in explore:
-            order = rng.permutation(n)[:k].astype(np.int64)
-            slates[i] = Slate(order, np.zeros(k), uniform.copy(), slates[i].policy,
+            order_i = rng.permutation(n)[:k].astype(np.int64)
+            slates[i] = Slate(order_i, np.zeros(k), uniform.copy(), slates[i].policy,
                               slates[i].version)
     return slates
 

@@ -181,6 +181,8 @@ class RewardScaler:
         if not self.enabled or self.n >= self.warmup:
             return
         for r in np.asarray(rewards, dtype=np.float64).ravel():
+            if self.n >= self.warmup:
+                break
             self.n += 1
             d = r - self.mean
             self.mean += d / self.n
@@ -215,7 +217,7 @@ def _bar(total: int, enabled: bool, desc: str) -> Any:
 
 
 def train_in_env(policy: Any, env: Any, episodes: int, *, seed: int = 0, epsilon: float = 0.0,
-                 update_every: int = 1, epochs: int = 1, minibatch: int = 256,
+                 update_every: int | None = None, epochs: int = 1, minibatch: int = 256,
                  replay_capacity: int = 50_000, normalize_rewards: bool = False,
                  checkpoint: str | Path | None = None, checkpoint_every: int = 0,
                  curve_every: int | None = None, metrics: Sequence[str] = (),
@@ -229,8 +231,9 @@ def train_in_env(policy: Any, env: Any, episodes: int, *, seed: int = 0, epsilon
         episodes: training episodes (counted at their start).
         seed: seed of the training streams (env resets, slate sampling, minibatches).
         epsilon: share of uniformly random slates (extra exploration), in ``[0, 1]``.
-        update_every: ``episode`` mode: finished episodes per update round; ``replay``
-            mode: environment steps per update round; ignored by ``step`` / ``none``.
+        update_every: ``episode`` mode: finished episodes per update round (default
+            ``num_envs``: one round of every sub-env); ``replay`` mode: environment steps per
+            update round (default 1); ignored by ``step`` / ``none``.
         epochs: passes over each round's episodes (``episode``) or replays per new
             transition (``replay``).
         minibatch: records per ``update`` call (``episode``: at least this many, in whole
@@ -259,6 +262,8 @@ def train_in_env(policy: Any, env: Any, episodes: int, *, seed: int = 0, epsilon
 
     spec = check_slate_env(env)
     _check_int("episodes", episodes, 1)
+    if update_every is None:
+        update_every = spec.num_envs if policy.learning.mode == "episode" else 1
     for name, value in (("update_every", update_every), ("epochs", epochs),
                         ("minibatch", minibatch), ("replay_capacity", replay_capacity)):
         _check_int(name, value, 1)

@@ -5,7 +5,7 @@ Built from the demo store's latent table and product vectors; see
 """
 
 from shelfwise.sim.config import SimConfig
-from shelfwise.sim.env import ShopperSimEnv, SlateSpace
+from shelfwise.sim.env import ShopperSimEnv, ShopperVectorEnv, SlateSpace
 from shelfwise.sim.shoppers import LATENT_COLUMNS, TASTE_GROUPS, SimCatalog
 from shelfwise.sim.vector_env import (
     CandidateFn,
@@ -25,6 +25,7 @@ __all__ = [
     "PolicyFn",
     "SessionStats",
     "ShopperSimEnv",
+    "ShopperVectorEnv",
     "SimBatch",
     "SimCatalog",
     "SimConfig",

@@ -105,9 +105,14 @@ def test_feedback_from_events_round_trip(demo_engine, tmp_path):
     assert train_on_feedback(policy, records, epochs=2, minibatch=1) == 4
 
 
+def _valid_policies() -> str:
+    from agent.policy import POLICIES
+
+    return ", ".join(sorted(POLICIES))
+
+
 BAD = [
-    (["--policy", "slateQ"], "unknown policy 'slateQ'; choose one of: greedy, lints, linucb, "
-                            "random, reinforce, slateq"),
+    (["--policy", "slateQ"], f"unknown policy 'slateQ'; choose one of: {_valid_policies()}"),
     (["--policy", "linucb", "--from", "events"], "the event log is empty"),
     (["--policy", "linucb", "--from", "logs"], "--from must be one of: sim, events"),
     (["--policy", "linucb", "--sessions", "0"], "--sessions must be >= 1"),

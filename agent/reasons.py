@@ -26,7 +26,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from agent.facts import Fact, ProductFacts, ShopperContext, clean_phrase
+from agent.facts import Fact, ProductFacts, ShopperContext
 from agent.prompts import load_prompt, render_prompt, sanitize_data
 from agent.words import ENGINE as _ENGINE
 from agent.words import singular
@@ -164,12 +164,14 @@ class FactChooser:
         chat_model: a chat model; ``next_token_logprobs`` is used when it has one.
         k: facts per reason.
         calibrate: subtract the letter preferences the model shows on a content-free prompt.
+        max_candidates: facts offered (personal ones first); each costs prompt tokens.
 
     """
 
     chat_model: BaseChatModel
     k: int = 2
     calibrate: bool = True
+    max_candidates: int = 5
 
     def __post_init__(self) -> None:
         self._prior: dict[int, dict[str, float]] = {}
@@ -177,7 +179,7 @@ class FactChooser:
     def _messages(self, shopper: ShopperContext, product_line: str,
                   facts_text: str, labels: str) -> list[Any]:
         user = render_prompt("reason_choose", query=sanitize_data(shopper.query or "(none)", 200),
-                             product=product_line, facts=facts_text, labels=", ".join(labels))
+                             product=product_line, facts=facts_text)
         return [SystemMessage(content=load_prompt("system").strip()), HumanMessage(user)]
 
     def _prior_for(self, n: int) -> dict[str, float]:
@@ -203,10 +205,9 @@ class FactChooser:
         for f in pf.facts:  # one candidate per kind keeps the prompt short and the answer varied
             if sum(x.kind == f.kind for x in cands) < (2 if f.kind == "feature" else 1):
                 cands.append(f)
-        cands = cands[: len(LABELS)]
+        cands = cands[: self.max_candidates]
         labels = LABELS[: len(cands)]
-        name = clean_phrase(f"{' '.join(pf.descriptors)} {pf.noun}", 8, 80) or pf.noun
-        product_line = f"{name}, {pf.price}" if pf.price else name
+        product_line = f"{pf.noun}, {pf.price}" if pf.price else pf.noun
         facts_text = "\n".join(f"{lab}) {fact_phrase(f)}" for lab, f in zip(labels, cands,
                                                                              strict=True))
         msgs = self._messages(shopper, product_line, facts_text, labels)

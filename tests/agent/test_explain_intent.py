@@ -57,9 +57,9 @@ def test_price_level_claims_pass_when_the_product_states_them() -> None:
 
 def test_template_reason_uses_facts_and_shopper_words() -> None:
     assert template_reason("a leather bag please", BAG) == \
-        "This black leather bag, $89: matches your search for leather bag."
+        "This black leather city tote, $89: matches your search for leather bag."
     # a free-text summary names no history the reason could state: no "viewed before"
-    assert template_reason("gift", BAG, "viewed totes") == "Black leather bag at $89."
+    assert template_reason("gift", BAG, "viewed totes") == "Black leather city tote at $89."
 
 
 def test_explainer_falls_back_on_ungrounded_text() -> None:
@@ -201,7 +201,7 @@ def test_explain_many_fast_path_top_k_model_rest_templates() -> None:
     _CALLS.clear()
     ex = Explainer(model, llm_top=2, max_tokens=12, capable=True)
     a, b, c = ex.explain_many("leather bag", [BAG, other, third])
-    assert a.source == "llm" and a.text.startswith("This bag is a good pick because it is made")
+    assert a.source == "llm" and a.text.startswith("This city tote is a good pick because it is made")
     assert a.text.endswith("asked.") and "junk" not in a.text
     assert b.source == "template" and ex.stats.rejected["unsupported"] == 1  # checked too
     assert c.source == "template" and ex.stats.rejected["not_asked"] == 1

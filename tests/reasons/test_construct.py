@@ -154,11 +154,11 @@ class _Scorer(FakeListChatModel):
 
 
 def test_model_chooses_the_facts() -> None:
-    model = _Scorer(responses=["unused"], prefer={"budget": 0.0, "by Quill": -2.5})
+    model = _Scorer(responses=["unused"], prefer={"budget": 0.0, "zip pocket": -2.5})
     ex = Explainer(model)
     e = ex.explain("bag", BAG, shopper=ShopperContext(budget=50.0))
     assert e.source == "chosen" and ex.stats.chosen_used == 1
-    assert e.facts[0].startswith("budget") and e.facts[1].startswith("brand"), e.facts
+    assert e.facts[0].startswith("budget") and e.facts[1] == "feature: zip pocket", e.facts
     assert check_claims(e.text, BAG, ShopperContext(budget=50.0)) == []
 
 

@@ -146,12 +146,12 @@ def _supported_word(w: str, sup: Support, allowed: frozenset[str]) -> bool:
     w = w.strip("'-")
     if w.endswith("'s"):
         w = w[:-2]
-    if not w or w in sup.frame or w in STOP_WORDS:
+    if not w or w in STOP_WORDS:
         return True
     if w[0].isdigit():
         return True  # numbers are checked on their own
     f = forms(w)
-    if f & sup.words or f & allowed:
+    if f & sup.frame or f & sup.words or f & allowed:
         return True
     if "-" in w:
         parts = [x for x in w.split("-") if x]

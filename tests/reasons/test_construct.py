@@ -199,3 +199,11 @@ def test_capable_model_free_text_is_claim_checked() -> None:
                    capable=True)
     assert ok.explain("bag", BAG).source == "llm" and ok.stats.llm_used == 1
     assert ok.stats.model_share == 1.0
+
+
+def test_recommender_template_reason_states_no_history() -> None:
+    from shelfwise.recommender import template_reason as recommender_reason
+
+    for query in (None, "bag"):
+        text = recommender_reason(BAG, query)
+        assert not HISTORY.search(text) and "$38" in text, text

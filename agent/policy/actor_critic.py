@@ -24,7 +24,8 @@ not done is refused). With ``R_t`` the record's summed item rewards:
 - Critic target ``y_t = A_t + V(s_t)`` (the lambda-return); loss ``rho_t (V(s_t) - y_t)^2``.
 - Actor loss ``- rho_t A_t log pi(slate_t | s_t)`` with the Plackett-Luce log-probability of
   the whole logged slate (all draws), advantages divided by their batch standard deviation
-  when ``normalize``, minus ``entropy`` times the entropy of the first draw.
+  when ``normalize``, minus ``entropy`` times the summed entropies of the conditional draw
+  distributions along the slate (so later slots keep exploring too).
 - Off-policy correction: ``rho_t = min(pi(slate_t | s_t) / beta(slate_t), weight_cap)``,
   ``beta`` the product of the logged ``slate.propensities`` (truncated importance sampling,
   as in Off-PAC / ACER): 1 on-policy, a capped correction on the event log of another
@@ -37,6 +38,7 @@ Losses are means over the batch's records; actor and critic have their own Adam 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -89,8 +91,9 @@ class ActorCriticConfig(NeuralPolicyConfig):
     """Hidden units of the critic MLP."""
     critic_lr: float = 1e-3
     """Adam learning rate of the critic."""
-    entropy: float = 0.01
-    """Entropy bonus weight on the actor's first-draw softmax."""
+    entropy: float = 0.05
+    """Entropy bonus weight: the summed entropies of the Plackett-Luce draws along each
+    logged slate (every slot keeps exploring, not only the first)."""
     normalize: bool = True
     """Divide the actor's advantages by their batch standard deviation (reward-scale free)."""
     prior: float = 0.0
@@ -146,22 +149,30 @@ def td_advantages(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarr
     return adv, adv + v
 
 
-def _plackett_luce_log_prob(torch: object, logits: object, rb: RequestBatch) -> object:
-    """``log pi(slate | s)`` per record: the sum of the logged draws' log-probabilities."""
-    t = torch  # the module, typed loosely to keep torch an optional import
+def _plackett_luce_log_prob(torch: Any, logits: Any, rb: RequestBatch) -> tuple[Any, Any]:
+    """Log-probability and entropy of each record's logged slate, ``((B,), (B,))`` tensors.
+
+    ``log pi(slate | s)`` is the sum of the logged draws' log-probabilities; the entropy is
+    the sum of the draws' conditional entropies along the logged slate.
+    """
     b, k = rb.ids.shape
     alive = rb.cand_mask.copy()
-    total = t.zeros(b, dtype=t.float64)
-    ids = t.from_numpy(rb.ids)
+    log_prob = torch.zeros(b, dtype=torch.float64)
+    entropy = torch.zeros(b, dtype=torch.float64)
+    ids = torch.from_numpy(rb.ids)
     rows = np.arange(b)
     for j in range(k):
-        mask = t.from_numpy(alive)
-        lse = t.logsumexp(logits.masked_fill(~mask, float("-inf")), dim=1)
-        lj = logits.gather(1, ids[:, j:j + 1]).squeeze(1) - lse
-        total = total + t.where(t.from_numpy(rb.item_mask[:, j]), lj, 0.0)
+        mask = torch.from_numpy(alive)
+        shown = torch.from_numpy(rb.item_mask[:, j])
+        logp = torch.log_softmax(logits.masked_fill(~mask, float("-inf")), dim=1)
+        lj = logp.gather(1, ids[:, j:j + 1]).squeeze(1)
+        log_prob = log_prob + torch.where(shown, lj, 0.0)
+        # fill before multiplying: 0 * -inf would be NaN in the backward pass of a where
+        hj = -(logp.exp() * logp.masked_fill(~mask, 0.0)).sum(dim=1)
+        entropy = entropy + torch.where(shown, hj, 0.0)
         alive = alive.copy()
         alive[rows[rb.item_mask[:, j]], rb.ids[rb.item_mask[:, j], j]] = False
-    return total
+    return log_prob, entropy
 
 
 class ActorCriticPolicy(SoftmaxActor):
@@ -276,14 +287,12 @@ class ActorCriticPolicy(SoftmaxActor):
             if prior is not None:
                 scores = scores + prior
             logits = (scores / cfg.temperature).masked_fill(~cand_mask, float("-inf"))
-            log_pi = _plackett_luce_log_prob(torch, logits, rb)
+            log_pi, entropy = _plackett_luce_log_prob(torch, logits, rb)
             with torch.no_grad():
                 rho = torch.clamp(torch.exp(log_pi - log_beta), max=cfg.weight_cap)
             loss = -(rho * a_t * log_pi).sum() / n
             if cfg.entropy > 0:
-                logp = torch.log_softmax(logits, dim=1)
-                loss = loss + cfg.entropy * torch.where(cand_mask, logp.exp() * logp,
-                                                        0.0).sum() / n
+                loss = loss - cfg.entropy * entropy.sum() / n
             v = self.critic(s_t).squeeze(-1)
             critic_loss = (rho * (v - y_t) ** 2).sum() / n
             self.optimizer.zero_grad()

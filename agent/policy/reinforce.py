@@ -241,7 +241,7 @@ class ReinforcePolicy(SoftmaxActor):
                 lam = k_col * (1.0 - pi) ** (k_col - 1.0)
             loss = -(torch.where(item_mask, w * lam * adv * lp, 0.0)).sum() / len(batch)
             if cfg.entropy > 0:
-                plogp = torch.where(cand_mask, logp.exp() * logp, 0.0)
+                plogp = logp.exp() * logp.masked_fill(~cand_mask, 0.0)  # no 0 * -inf
                 loss = loss + cfg.entropy * plogp.sum() / len(batch)
             self.optimizer.zero_grad()
             loss.backward()

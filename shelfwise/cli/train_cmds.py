@@ -38,7 +38,8 @@ def _fmt_metric(m: dict[str, float]) -> str:
 
 def train(
     policy: Annotated[str | None, typer.Option(
-        "--policy", help="Policy to train: random, greedy, linucb, lints, slateq, reinforce.",
+        "--policy", help="Policy to train: random, greedy, linucb, lints, slateq, reinforce, "
+                         "actor_critic (how it learns is read from the policy).",
         show_default=False)] = None,
     model: Annotated[str | None, typer.Option(
         "--model", help="Behaviour model to train from the event log: ease, als, itemknn, "
@@ -94,6 +95,11 @@ def train(
             else f"{report.records} logged slates ({report.skipped} without replay data)")
     typer.echo(f"trained {report.policy} on {what} in {report.seconds:.1f}s; "
                f"saved {report.checkpoint} ({report.version})")
+    curve = report.extra.get("learning_curve")
+    if curve and len(curve["mean_return"]) > 1:
+        first, last = curve["mean_return"][0], curve["mean_return"][-1]
+        typer.echo(f"training return per session: {first:.3f} (first "
+                   f"{curve['episodes'][0]} sessions) -> {last:.3f} (last chunk)")
     if report.evaluation and report.baseline:
         ev, base = report.evaluation, report.baseline
         typer.echo(f"held-out evaluation ({ev['sessions']} sessions, seed {ev['seed']}): "

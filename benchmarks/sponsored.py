@@ -36,6 +36,8 @@ import numpy as np
 
 EVAL_SEED = 20261202
 BID_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0)
+ANNOYANCE_LEVELS = (0.0, 1.0, 3.0)
+"""Annoyance per irrelevant ad of the sensitivity rows (the main level is ``--annoyance``)."""
 WEIGHTINGS: dict[str, dict[str, float]] = {
     "clicks (today)": {"click": 1.0},
     "clicks + 0.3 retention": {"click": 1.0, "retention": 0.3},
@@ -62,6 +64,11 @@ def _ci(x: np.ndarray) -> tuple[float, float]:
     x = np.asarray(x, dtype=np.float64)
     half = 1.96 * x.std(ddof=1) / np.sqrt(len(x)) if len(x) > 1 else 0.0
     return float(x.mean()), float(half)
+
+
+def _paired(a: np.ndarray, b: np.ndarray, digits: int = 2) -> str:
+    """Mean of ``a - b`` over the same sessions with its 95% interval."""
+    return _cell(np.asarray(a, np.float64) - np.asarray(b, np.float64), digits)
 
 
 def _cell(x: np.ndarray, digits: int = 2) -> str:
@@ -155,6 +162,13 @@ def run(workspace: Path, sessions: int, train_sessions: int, positions: tuple[in
     serve("no ads (greedy)", greedy, SponsoredLayout(), plain)
     for bw in BID_WEIGHTS:
         serve(f"greedy, bid_weight {bw:g}", greedy, SponsoredLayout(positions, bw))
+    for level in ANNOYANCE_LEVELS:
+        if level != annoyance:
+            other = SponsoredSimBatch(inputs.latent, inputs.vectors,
+                                      cfg.model_copy(update={"sponsored_annoyance": level}),
+                                      query_encoder=inputs.query_encoder)
+            serve(f"greedy, bid_weight 1, annoyance {level:g}", greedy,
+                  SponsoredLayout(positions, 1.0), other)
     rnd = make_policy("random", dim=dim, seed=0)
     serve("random, bid_weight 1", rnd, SponsoredLayout(positions, 1.0))
     train_s = {}
@@ -188,7 +202,7 @@ def _plot(rows: list[Row], path: Path) -> None:
             style = "o" if r.policy == "greedy" else ("s" if r.policy == "random" else "^")
             ax.errorbar(x, y, xerr=xh, yerr=yh, fmt=style, capsize=2,
                         label=r.name if what == "length" else None)
-            if r.policy == "greedy" and r.bid_weight is not None:
+            if r.policy == "greedy" and r.bid_weight is not None and "annoyance" not in r.name:
                 pts.append((x, y))
         if pts:
             ax.plot(*zip(*pts, strict=True), "-", color="grey", alpha=0.5)
@@ -199,6 +213,12 @@ def _plot(rows: list[Row], path: Path) -> None:
     fig.tight_layout(rect=(0, 0.18, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _annoyance_of(row: Row, default: float) -> float:
+    if "annoyance" in row.name:
+        return float(row.name.rsplit(" ", 1)[1])
+    return default
 
 
 def report(rows: list[Row], setup: dict[str, Any], args: argparse.Namespace,
@@ -231,9 +251,24 @@ def report(rows: list[Row], setup: dict[str, Any], args: argparse.Namespace,
     lines += ["", "LinUCB training (online, same simulator, ads via `bid_weight` 1): "
               + ", ".join(f"{k}: {args.train_sessions} sessions, {v:.0f} s"
                           for k, v in setup["train_s"].items()) + ".", ""]
+    base = rows[0]
+    ref = next((r for r in rows if r.policy == "greedy" and r.bid_weight == 0.0
+                and "annoyance" not in r.name), base)
+    lines += ["## Paired differences (same shoppers)", "",
+              f"Per-session differences, mean and 95% interval: against `{base.name}` (what "
+              f"ads cost) and against `{ref.name}` (what ranking ads by bid adds).", "",
+              f"| configuration | Δ ad revenue vs {ref.name} | Δ clicks vs no ads | "
+              f"Δ session length vs no ads | Δ session length vs {ref.name} |",
+              "|---|---|---|---|---|"]
+    for r in rows[1:]:
+        lines.append(f"| {r.name} | {_paired(r.totals['ad_revenue'], ref.totals['ad_revenue'], 3)}"
+                     f" | {_paired(r.totals['click'], base.totals['click'])} | "
+                     f"{_paired(r.lengths, base.lengths)} | {_paired(r.lengths, ref.lengths)} |")
+    lines += [""]
     lines += ["## Which configuration each reward weighting prefers", "",
               "Mean weighted return per session (`RewardWeights.combine` summed over the "
-              "session), 95% interval; the best row per weighting in bold.", ""]
+              "session), 95% interval; the best row per weighting in bold (annoyance "
+              "sensitivity rows excluded).", ""]
     names = list(WEIGHTINGS)
     lines.append("| configuration | " + " | ".join(names) + " |")
     lines.append("|---|" + "---|" * len(names))
@@ -243,14 +278,16 @@ def report(rows: list[Row], setup: dict[str, Any], args: argparse.Namespace,
         values[wname] = [w.click * r.totals["click"] + w.ad_revenue * r.totals["ad_revenue"]
                          + w.retention * r.totals["retention"]
                          + w.purchase_value * r.totals["purchase_value"] for r in rows]
-    best = {w: int(np.argmax([v.mean() for v in vals])) for w, vals in values.items()}
+    # the annoyance rows are other simulators (sensitivity), not choices a shop makes
+    choices = [i for i, r in enumerate(rows) if "annoyance" not in r.name]
+    best = {w: max(choices, key=lambda i, v=vals: float(v[i].mean()))
+            for w, vals in values.items()}
     for i, r in enumerate(rows):
         cells = []
         for w in names:
             c = _cell(values[w][i])
             cells.append(f"**{c}**" if best[w] == i else c)
         lines.append(f"| {r.name} | " + " | ".join(cells) + " |")
-    base = rows[0]
     top = max(rows, key=lambda r: r.totals["ad_revenue"].mean())
     lines += [
         "",
@@ -260,10 +297,17 @@ def report(rows: list[Row], setup: dict[str, Any], args: argparse.Namespace,
         f"{_cell(base.totals['click'])} clicks), the highest-revenue row ({top.name}: "
         f"{_cell(top.totals['ad_revenue'], 3)} ad revenue) has {_cell(top.lengths)} steps and "
         f"{_cell(top.totals['click'])} clicks per session.",
+        "- Annoyance at irrelevant ads (greedy, bid_weight 1; session length by annoyance per "
+        "irrelevant ad): "
+        + "; ".join(f"{_annoyance_of(r, args.annoyance):g}: {r.lengths.mean():.2f}"
+                    for r in sorted((r for r in rows if r.policy == "greedy"
+                                     and r.bid_weight == 1.0),
+                                    key=lambda r: _annoyance_of(r, args.annoyance))) + ".",
         "- Greedy by `bid_weight` (ad revenue / session length / irrelevant ads): "
         + "; ".join(f"{r.bid_weight:g}: {r.totals['ad_revenue'].mean():.3f} / "
                     f"{r.lengths.mean():.2f} / {r.totals['annoyance'].mean():.2f}"
-                    for r in rows if r.policy == "greedy" and r.bid_weight is not None) + ".",
+                    for r in rows if r.policy == "greedy" and r.bid_weight is not None
+                    and "annoyance" not in r.name) + ".",
         "- Preferred configuration per weighting: "
         + "; ".join(f"{w}: {rows[i].name}" for w, i in best.items()) + ".",
         "- LinUCB sees no bid feature (its features are state-item similarities), so its "

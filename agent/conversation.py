@@ -22,6 +22,7 @@ ignored and noted, never guessed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -42,8 +43,6 @@ def product_phrases(product: ProductView, max_words: int = 3) -> set[str]:
 
     Title and attribute values, so that "olive green" matches as one phrase.
     """
-    import re
-
     out: set[str] = set()
     values = [str(v) for v in dict(product.attributes or {}).values()]
     for text in (product.title, *values):
@@ -55,8 +54,6 @@ def product_phrases(product: ProductView, max_words: int = 3) -> set[str]:
 
 def has_phrase(product: ProductView, phrase: str) -> bool:
     """Whether the product's title or an attribute value contains ``phrase`` (word-wise)."""
-    import re
-
     words = re.findall(r"[a-z0-9]+", phrase.lower())
     return bool(words) and " ".join(words) in product_phrases(product, max(len(words), 1))
 
@@ -219,6 +216,10 @@ def summary(res: Resolution, products: Sequence[ProductView], *, others: int = 0
         line = head + body + note + "."
     elif n == 0:
         line = f"I found no {what}{tail}; try fewer constraints."
+    elif what in ("product", "products") and intent.query and res.anchor is None:
+        words = re.sub(r"^(?:(?:for|with|to|a|an|the|some)\s+)+", "", intent.query.strip(),
+                       flags=re.IGNORECASE) or intent.query
+        line = f"Found {n} {'other ' if others else ''}{what} for {quote(words, 60)}{tail}."
     else:
         line = f"Found {n} {'other ' if others else ''}{what}{tail}."
     if others:

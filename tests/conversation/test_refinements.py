@@ -160,3 +160,9 @@ def test_singular_and_plural_phrases() -> None:
     assert plural("scarf", 8) == "scarves" and plural("knives", 1) == "knife"
     vocab = kite_vocab()
     assert parse_intent("two kites", vocab=vocab).categories == {"Kites"}
+
+
+def test_a_request_without_a_category_is_summarised_by_its_words() -> None:
+    bot, _ = kite_assistant()
+    r = bot.respond("c", "something for windy days under 50")
+    assert r.summary == "Found 3 products for “windy days” up to $50."

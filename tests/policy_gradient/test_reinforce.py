@@ -220,3 +220,22 @@ def test_separate_feature_space_learns_with_unequal_dimensions():
     assert policy.probs(state, cands)[2] > before + 0.2
     with pytest.raises(PolicyError, match="feature_space='shared' needs state and items"):
         make_policy("reinforce").select(state, cands, 2, rng)
+
+
+@pytest.mark.parametrize("name", ["reinforce", "actor_critic"])
+@pytest.mark.parametrize(("space", "d_u", "d_c"), [("shared", 7, 7), ("separate", 3, 5)])
+def test_fast_scores_equal_the_network_on_the_features(name, space, d_u, d_c):
+    """Acting splits the first layer by the feature layout; it must match the features."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    policy = make_policy(name, seed=1, feature_space=space)
+    state, cands = rng.normal(size=d_u), rng.normal(size=(9, d_c))
+    policy.select(state, cands, 2, rng)
+    with torch.no_grad():
+        ref = policy.net(torch.from_numpy(policy.features(state, cands))).squeeze(-1).numpy()
+    np.testing.assert_allclose(policy.score(state, cands), ref, atol=1e-12)
+    states, many = rng.normal(size=(4, d_u)), rng.normal(size=(4, 9, d_c))
+    with torch.no_grad():
+        ref = policy.net(torch.from_numpy(policy.features(states, many))).squeeze(-1).numpy()
+    np.testing.assert_allclose(policy.batch_logits(states, many, rng), ref, atol=1e-12)

@@ -129,19 +129,21 @@ def _cell(m: Any, digits: int = 3) -> str:
 
 
 def _train(name: str, policy: Any, env: Any, episodes: int, cfg: dict[str, Any],
-           seed: int) -> tuple[float, Any]:
+           seed: int, time_limit: float | None = None) -> tuple[float, Any, int]:
+    """Train within the episode budget and time limit; (seconds, curve, episodes trained)."""
     from shelfwise.rl import train_in_env
 
     if episodes <= 0 or policy.learning.mode == "none":
-        return 0.0, None
+        return 0.0, None, 0
     res = train_in_env(policy, env, episodes, seed=seed, epochs=cfg.get("epochs", 1),
                        epsilon=cfg.get("epsilon", 0.0), update_every=cfg.get("update_every"),
-                       curve_every=max(1, episodes // 15))
-    return res.seconds, res.curve
+                       curve_every=max(1, episodes // 15), time_limit=time_limit)
+    return res.seconds, res.curve, res.episodes
 
 
 def run_shopper(workspace: Path, eval_sessions: int, quick: bool, seed: int,
-                out_dir: Path) -> tuple[list[str], list[str], dict[str, Any]]:
+                out_dir: Path, train_seconds: float | None = None
+                ) -> tuple[list[str], list[str], dict[str, Any]]:
     """Train and evaluate every policy in the simulator; (table, target lines, numbers)."""
     from agent.policy import POLICIES as REGISTERED
     from agent.policy import make_policy
@@ -163,11 +165,12 @@ def run_shopper(workspace: Path, eval_sessions: int, quick: bool, seed: int,
             continue
         cfg = _plan(quick)[name]
         policy = make_policy(name, dim=sim.catalog.dim, seed=seed, **cfg.get("options", {}))
-        seconds, curve = _train(name, policy, env, cfg["sessions"], cfg, seed)
+        seconds, curve, trained = _train(name, policy, env, cfg["sessions"], cfg, seed,
+                                         train_seconds)
         if curve is not None:
             curves[name] = curve
         results[name] = evaluate_in_sim(policy, sim, eval_sessions, EVAL_SEED)
-        rows[name] = (cfg["sessions"] if curve is not None else 0, seconds)
+        rows[name] = (trained, seconds)
         print(f"sim {name}: train {seconds:.0f}s, return {results[name].mean_return}",
               flush=True)
     for name, quality in (("oracle_myopic", 0.0), ("oracle", 2.0)):
@@ -236,11 +239,11 @@ def run_cascade(quick: bool, seed: int, eval_episodes: int, out_dir: Path
         if quick:
             cfg["episodes"] = min(cfg["episodes"], 80)
         policy = make_policy(name, seed=seed, **cfg.get("options", {}))
-        seconds, curve = _train(name, policy, env, cfg["episodes"], cfg, seed)
+        seconds, curve, trained = _train(name, policy, env, cfg["episodes"], cfg, seed)
         if curve is not None:
             curves[name] = curve
         results[name] = evaluate_in_env(policy, env, eval_episodes)
-        rows[name] = (cfg["episodes"] if curve is not None else 0, seconds)
+        rows[name] = (trained, seconds)
         print(f"cascade {name}: train {seconds:.0f}s, return {results[name].mean_return}",
               flush=True)
     results["optimal"] = evaluate_in_env(mod.OptimalPolicy(make()), env, eval_episodes)
@@ -278,21 +281,24 @@ def main() -> None:
                         help="workspace with the demo store and index")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
     parser.add_argument("--eval-sessions", type=int, default=None,
-                        help="evaluation sessions per policy [3000; quick: 200]")
+                        help="evaluation sessions per policy [2000; quick: 200]")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--train-seconds", type=float, default=None,
+                        help="simulator training time limit per policy (no new sessions are "
+                             "started after it; the table shows the sessions trained)")
     parser.add_argument("--out", type=Path,
                         default=Path(__file__).parent / "reports" / "policies.md")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(1)
-    n_eval = args.eval_sessions or (200 if args.quick else 3000)
+    n_eval = args.eval_sessions or (200 if args.quick else 2000)
     t0 = time.perf_counter()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sim_table, sim_lines, _ = run_shopper(args.workspace, n_eval, args.quick, args.seed,
-                                          args.out.parent)
+                                          args.out.parent, args.train_seconds)
     t_sim = time.perf_counter() - t0
-    cas_table, cas_lines = run_cascade(args.quick, args.seed, 400 if args.quick else 2000,
+    cas_table, cas_lines = run_cascade(args.quick, args.seed, 200 if args.quick else 2000,
                                        args.out.parent)
     cmd = "benchmarks/policies.py" + (" --quick" if args.quick else "")
     body = [
@@ -315,7 +321,10 @@ def main() -> None:
         "shoppers for every policy), reward = 1 per click, slate k = 5 of 50 candidates. "
         "Click rate = clicks per slate shown; purchase value = summed price of purchases per "
         "session; session length = slates shown. Training: lock-step batches of 100 sessions "
-        "(`ShopperVectorEnv`). Learning curves: `policies_curves_sim.png`.",
+        "(`ShopperVectorEnv`)"
+        + (f", at most {args.train_seconds:.0f} s of training per policy (the machine is shared; "
+           "train sessions = what fit)" if args.train_seconds else "")
+        + ". Learning curves: `policies_curves_sim.png`.",
         "",
         *sim_table,
         "",
@@ -325,7 +334,7 @@ def main() -> None:
         "candidates, k = 3; cascade clicks with `p = sigmoid(2 u.x + 3 q.x - 3)` (`q` a hidden "
         "quality direction), leave with probability 0.5 after a slate without a click, at most "
         "5 slates. The optimal policy shows the 3 candidates of highest true `p`. "
-        f"{'400' if args.quick else '2000'} held-out episodes per policy; 8 environments in a "
+        f"{'200' if args.quick else '2000'} held-out episodes per policy; 8 environments in a "
         "`SyncVectorEnv` (NextStep autoreset). Learning curves: `policies_curves_cascade.png`.",
         "",
         *cas_table,

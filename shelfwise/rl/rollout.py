@@ -62,6 +62,10 @@ class Transition:
     truncated: bool
     metrics: dict[str, float] = field(default_factory=dict)
 
+    def stop_starting(self) -> None:
+        """Count no more new episodes: the run ends when the ones started have finished."""
+        self.target = self.started
+
     @property
     def done(self) -> bool:
         """The episode ended after this step."""
@@ -239,6 +243,10 @@ class Rollout:
             self.finished += 1
         self.episode_of[i] = -1
         self.waiting[i] = True
+
+    def stop_starting(self) -> None:
+        """Count no more new episodes: the run ends when the ones started have finished."""
+        self.target = self.started
 
     @property
     def done(self) -> bool:

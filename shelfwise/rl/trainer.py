@@ -222,7 +222,8 @@ def train_in_env(policy: Any, env: Any, episodes: int, *, seed: int = 0, epsilon
                  checkpoint: str | Path | None = None, checkpoint_every: int = 0,
                  curve_every: int | None = None, metrics: Sequence[str] = (),
                  progress: bool | ProgressFn = False,
-                 on_checkpoint: Callable[[int], None] | None = None) -> TrainResult:
+                 on_checkpoint: Callable[[int], None] | None = None,
+                 time_limit: float | None = None) -> TrainResult:
     """Train ``policy`` (in place) on ``episodes`` episodes of ``env``.
 
     Args:
@@ -249,6 +250,8 @@ def train_in_env(policy: Any, env: Any, episodes: int, *, seed: int = 0, epsilon
         progress: ``True`` for a tqdm bar on stderr, or a callback taking the number of
             episodes finished since its last call.
         on_checkpoint: called with the episodes finished at each checkpoint.
+        time_limit: seconds after which no new episode is started (the ones running finish);
+            ``result.episodes`` then says how many were trained on. ``None``: no limit.
 
     Returns:
         Counts, the mean training return and the learning curve.
@@ -287,6 +290,8 @@ def train_in_env(policy: Any, env: Any, episodes: int, *, seed: int = 0, epsilon
     seen = 0
     try:
         while not run.done:
+            if time_limit is not None and time.perf_counter() - start > time_limit:
+                run.stop_starting()
             live = run.live
             if live.size == 0:  # only uncounted / restarting sub-envs: step them on
                 run.step(live, [])
@@ -326,7 +331,7 @@ def train_in_env(policy: Any, env: Any, episodes: int, *, seed: int = 0, epsilon
     result.updates = learner.updates
     result.mean_return = float(arr["returns"].mean()) if arr["returns"].size else 0.0
     result.curve = LearningCurve.from_returns(
-        arr["returns"], curve_every or max(1, episodes // 20))
+        arr["returns"], curve_every or max(1, run.finished // 20))
     result.seconds = time.perf_counter() - start
     return result
 

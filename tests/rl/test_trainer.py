@@ -181,3 +181,9 @@ def test_bad_arguments(kwargs: dict[str, Any], message: str) -> None:
     args = {"episodes": 2, **kwargs}
     with pytest.raises(ConfigError, match=message):
         train_in_env(make_policy("random"), make_env("single"), args.pop("episodes"), **args)
+
+
+def test_time_limit_stops_starting_episodes() -> None:
+    res = train_in_env(make_policy("linucb"), make_env("next_step"), 1000, time_limit=0.0)
+    assert res.episodes == 3  # the three started at reset finish; no new one is counted
+    assert res.curve is not None and res.curve.episodes[-1] == 3

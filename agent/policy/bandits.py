@@ -45,11 +45,12 @@ from agent.policy.base import (
     Feedback,
     Learning,
     PolicyConfig,
-    Slate,
+    RewardScale,
     SlatePolicy,
     _non_negative,
     _positive,
     _positive_int,
+    check_reward_scale,
     cosine,
     feature_dim,
     interaction_features,
@@ -90,6 +91,15 @@ class RandomPolicy(SlatePolicy):
     def _logits(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         return np.zeros(candidates.shape[0])
 
+    def _score_logits(self, state: np.ndarray, candidates: np.ndarray,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        zeros = np.zeros(candidates.shape[0])
+        return zeros, zeros
+
+    def _batch_logits(self, states: np.ndarray, candidates: np.ndarray,
+                      rng: np.random.Generator) -> np.ndarray:
+        return np.zeros(candidates.shape[:2])
+
     def action_probs(self, state: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
         """Exact: ``1 / n`` everywhere, ``(k, n)``."""
         _, c = self._prepare(state, candidates, k)
@@ -126,6 +136,15 @@ class GreedyPolicy(SlatePolicy):
     def _logits(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         return cosine(state, candidates) / self.config.temperature  # type: ignore[attr-defined]
 
+    def _score_logits(self, state: np.ndarray, candidates: np.ndarray,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        cos = cosine(state, candidates)
+        return cos, cos / self.config.temperature  # type: ignore[attr-defined]
+
+    def _batch_logits(self, states: np.ndarray, candidates: np.ndarray,
+                      rng: np.random.Generator) -> np.ndarray:
+        return cosine(states, candidates) / self.config.temperature  # type: ignore[attr-defined]
+
 
 @dataclass
 class LinearBanditConfig(PolicyConfig):
@@ -143,6 +162,12 @@ class LinearBanditConfig(PolicyConfig):
     toward 0, so a fresh bandit ranks by content similarity plus its exploration bonus (cold
     start) rather than almost at random; ``ridge`` observations' worth of data outweigh it.
     0 gives the textbook zero prior."""
+    reward_scale: str | float = "auto"
+    """Rewards are divided by this before the regression, so that ``ridge``, ``alpha``,
+    ``v``, ``temperature`` and ``prior_cosine`` are in units of a typical reward and rewards
+    x1000 train the same policy as x1. ``"auto"``: the running mean of the non-zero per-item
+    rewards seen so far (1 for click rewards; saved with the parameters; each batch is
+    divided by the scale known after it); a number: that fixed scale (1 = raw rewards)."""
     extra_features: int = 0
     """Trailing candidate columns that are per-candidate scalar features (e.g. the scores of
     the candidate sources that proposed the item, 0 where a source did not), not part of the
@@ -152,6 +177,7 @@ class LinearBanditConfig(PolicyConfig):
     def validate(self) -> None:  # noqa: D102
         _positive(self, "ridge", "temperature")
         _non_negative(self, "prior_cosine")
+        check_reward_scale(self.reward_scale)
         if not isinstance(self.cascade, bool):
             raise ConfigError(f"cascade must be a bool, got {self.cascade!r}")
         v = self.extra_features
@@ -202,6 +228,9 @@ class _LinearBandit(SlatePolicy):
     def _shared_space(self) -> bool:
         return self.config.feature_space == "shared"
 
+    def _temperature(self) -> float:
+        return float(self.config.temperature)  # type: ignore[attr-defined]
+
     def _feature_dim(self, d_u: int, d_c: int) -> int:
         self.check_dims(d_u, d_c)
         if self._shared_space():
@@ -235,21 +264,31 @@ class _LinearBandit(SlatePolicy):
         self.b = lam * prior  # theta = A^-1 b = prior until data arrives
         self.theta = prior.copy()
         self._chol: np.ndarray | None = None
+        self.rewards = RewardScale(self.config.reward_scale)  # type: ignore[attr-defined]
 
     def _get_params(self) -> dict[str, np.ndarray]:
-        return {"A": self.A, "b": self.b}
+        return {"A": self.A, "b": self.b, "reward_stats": self.rewards.stats}
 
     def _set_params(self, params: dict[str, np.ndarray]) -> None:
         self.A = np.asarray(params["A"], dtype=np.float64)
         self.b = np.asarray(params["b"], dtype=np.float64)
+        # checkpoints from before reward scaling have none: no statistics yet
+        self.rewards.stats = np.asarray(params.get("reward_stats", np.zeros(2)),
+                                        dtype=np.float64).copy()
         self._refresh()
 
     def _param_shapes(self, d_u: int, d_c: int) -> dict[str, tuple[int, ...]]:
         p = self._feature_dim(d_u, d_c)
-        return {"A": (p, p), "b": (p,)}
+        return {"A": (p, p), "b": (p,), "reward_stats": (2,)}
+
+    def _optional_params(self) -> frozenset[str]:
+        return frozenset({"reward_stats"})
 
     def _check_params(self, params: dict[str, np.ndarray], source: str,
                       n_updates: int) -> None:
+        if "reward_stats" in params:
+            RewardScale(self.config.reward_scale).check(  # type: ignore[attr-defined]
+                params["reward_stats"], source)
         a = np.asarray(params["A"], dtype=np.float64)
         if not np.allclose(a, a.T, rtol=1e-8, atol=1e-8 * max(1.0, float(np.abs(a).max()))):
             raise PolicyError(f"{source}: parameter 'A' is not symmetric (A = ridge I + "
@@ -268,11 +307,12 @@ class _LinearBandit(SlatePolicy):
         # _update never writes into these arrays (it rebinds them), so references suffice
         if self.state_dim is None:
             return None
-        return (self.A, self.b, self.A_inv, self.theta, self._chol)
+        return (self.A, self.b, self.A_inv, self.theta, self._chol, self.rewards.stats)
 
     def _restore(self, snapshot: object) -> None:
         if snapshot is not None:
-            self.A, self.b, self.A_inv, self.theta, self._chol = snapshot  # type: ignore[misc]
+            (self.A, self.b, self.A_inv, self.theta, self._chol,
+             self.rewards.stats) = snapshot  # type: ignore[misc]
 
     def _refresh(self) -> None:
         self.A_inv = np.linalg.inv(self.A)
@@ -281,7 +321,7 @@ class _LinearBandit(SlatePolicy):
         self._chol = None
 
     def score(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-        """Predicted reward ``theta · x``, ``(n,)``."""
+        """Predicted reward ``theta · x`` in units of the reward scale, ``(n,)``."""
         s, c = self._prepare(state, candidates)
         return self.features(s, c) @ self.theta
 
@@ -300,6 +340,8 @@ class _LinearBandit(SlatePolicy):
             ys.append(rewards[keep])
         x = np.concatenate(xs)
         y = np.concatenate(ys)
+        self.rewards.observe(y)  # rebinds its array: see _snapshot
+        y = y / self.rewards.scale
         self.A = self.A + x.T @ x  # new arrays, never in place: see _snapshot
         self.b = self.b + x.T @ y
         m, p = x.shape
@@ -324,13 +366,26 @@ class LinUCBPolicy(_LinearBandit):
     def ucb(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """Upper confidence bounds ``theta·x + alpha sqrt(x' A^-1 x)``, ``(n,)``."""
         s, c = self._prepare(state, candidates)
-        x = self.features(s, c)
-        # ((x A^-1) * x).sum(1): one BLAS matmul; the 3-operand einsum took ~50 ms at p = 770.
-        width = np.sqrt(np.maximum(((x @ self.A_inv) * x).sum(axis=1), 0.0))
-        return x @ self.theta + self.config.alpha * width  # type: ignore[attr-defined]
+        return self._mean_ucb(self.features(s, c))[1]
+
+    def _mean_ucb(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(theta·x, theta·x + alpha width)`` of features ``x (..., p)``."""
+        mean = x @ self.theta
+        # ((x A^-1) * x).sum(-1): one BLAS matmul; the 3-operand einsum took ~50 ms at p = 770.
+        width = np.sqrt(np.maximum(((x @ self.A_inv) * x).sum(axis=-1), 0.0))
+        return mean, mean + self.config.alpha * width  # type: ignore[attr-defined]
 
     def _logits(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-        return self.ucb(state, candidates) / self.config.temperature  # type: ignore[attr-defined]
+        return self._mean_ucb(self.features(state, candidates))[1] / self._temperature()
+
+    def _score_logits(self, state: np.ndarray, candidates: np.ndarray,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        mean, ucb = self._mean_ucb(self.features(state, candidates))
+        return mean, ucb / self._temperature()
+
+    def _batch_logits(self, states: np.ndarray, candidates: np.ndarray,
+                      rng: np.random.Generator) -> np.ndarray:
+        return self._mean_ucb(self.features(states, candidates))[1] / self._temperature()
 
 
 class LinTSPolicy(_LinearBandit):
@@ -350,19 +405,21 @@ class LinTSPolicy(_LinearBandit):
     def _sampled_logits(self, state: np.ndarray, candidates: np.ndarray,
                         rng: np.random.Generator, m: int) -> np.ndarray:
         x = self.features(state, candidates)
-        return (self._draws(rng, m) @ x.T) / self.config.temperature  # type: ignore[attr-defined]
+        return (self._draws(rng, m) @ x.T) / self._temperature()
 
-    def select(self, state: np.ndarray, candidates: np.ndarray, k: int,
-               rng: np.random.Generator) -> Slate:
-        """Thompson-sample a slate; see the module docstring for its propensities."""
-        if not isinstance(rng, np.random.Generator):
-            raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-        s, c = self._prepare(state, candidates, k)
-        self._rng_for_logits = rng
-        try:
-            return super().select(s, c, k, rng)
-        finally:
-            self._rng_for_logits = None
+    def _score_logits(self, state: np.ndarray, candidates: np.ndarray,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        x = self.features(state, candidates)
+        draws = self._draws(rng, self.config.n_posterior)  # type: ignore[attr-defined]
+        return x @ self.theta, (draws @ x.T) / self._temperature()
+
+    def _batch_logits(self, states: np.ndarray, candidates: np.ndarray,
+                      rng: np.random.Generator) -> np.ndarray:
+        # one posterior draw per request: select's mixture picks one of n_posterior i.i.d.
+        # draws uniformly, which is the same distribution
+        x = self.features(states, candidates)  # (m, n, p)
+        draws = self._draws(rng, states.shape[0])  # (m, p)
+        return np.einsum("mnp,mp->mn", x, draws) / self._temperature()
 
     def logits(self, state: np.ndarray, candidates: np.ndarray,
                rng: np.random.Generator) -> np.ndarray:
@@ -373,16 +430,10 @@ class LinTSPolicy(_LinearBandit):
         return self._sampled_logits(s, c, rng, self.config.n_posterior)  # type: ignore[attr-defined]
 
     def _logits(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-        rng = getattr(self, "_rng_for_logits", None)
-        if rng is None:
-            raise RuntimeError("LinTSPolicy._logits is only used inside select; call "
-                               "logits(state, candidates, rng)")
-        return self._sampled_logits(state, candidates, rng,
-                                    self.config.n_posterior)  # type: ignore[attr-defined]
+        raise PolicyError("lints: logits are random; call logits(state, candidates, rng)")
 
     def action_probs(self, state: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
         """Monte Carlo marginals over 256 posterior draws (fixed seed), ``(k, n)``."""
         s, c = self._prepare(state, candidates, k)
         logits = self._sampled_logits(s, c, np.random.default_rng(0), 256)
         return plackett_luce_marginals(logits, k)
-

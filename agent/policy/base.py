@@ -76,10 +76,12 @@ __all__ = [
     "Feedback",
     "Learning",
     "PolicyConfig",
+    "RewardScale",
     "Slate",
     "SlatePolicy",
     "check_feature_space",
     "check_inputs",
+    "check_reward_scale",
     "cosine",
     "feature_dim",
     "interaction_features",
@@ -89,6 +91,8 @@ __all__ = [
     "similarity_feature_dim",
     "similarity_features",
 ]
+
+_TINY = float(np.finfo(np.float64).tiny)
 
 MAX_OUTER_FEATURES = 8192
 """Largest ``d_u * d_c`` accepted for the outer-product features of unequal dimensions."""
@@ -181,35 +185,50 @@ class Feedback:
 # ---------------------------------------------------------------------------- validation
 
 
+def _ready(x: Any, ndim: int) -> bool:
+    """Already what a request needs: a float64 C-contiguous array of ``ndim`` (no copy)."""
+    return (type(x) is np.ndarray and x.dtype == np.float64 and x.ndim == ndim
+            and x.flags.c_contiguous)
+
+
 def _as_matrix(x: Any, arg: str) -> np.ndarray:
-    try:
-        a = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{arg} must be a numeric array: {exc}") from exc
-    if a.ndim != 2:
-        raise ConfigError(f"{arg} must be 2-D (n, d), got shape {a.shape}")
+    if _ready(x, 2):
+        a = x
+    else:
+        try:
+            a = np.ascontiguousarray(x, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{arg} must be a numeric array: {exc}") from exc
+        if a.ndim != 2:
+            raise ConfigError(f"{arg} must be 2-D (n, d), got shape {a.shape}")
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise ConfigError(f"{arg} must be non-empty, got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
+    if not np.isfinite(a).all():
         raise ConfigError(f"{arg} contains NaN or inf")
     return a
 
 
 def _as_vector(x: Any, arg: str) -> np.ndarray:
-    try:
-        a = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{arg} must be a numeric array: {exc}") from exc
+    if _ready(x, 1):
+        a = x
+    else:
+        try:
+            a = np.ascontiguousarray(x, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{arg} must be a numeric array: {exc}") from exc
     if a.ndim != 1 or a.shape[0] == 0:
         raise ConfigError(f"{arg} must be a non-empty 1-D vector (d,), got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
+    if not np.isfinite(a).all():
         raise ConfigError(f"{arg} contains NaN or inf")
     return a
 
 
 def check_inputs(state: Any, candidates: Any, k: int | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a request and return float64 copies.
+    """Validate a request; return it as float64 C-contiguous arrays.
+
+    Arrays that already are float64 and C-contiguous are returned as they are (no copy);
+    anything else is converted once.
 
     Args:
         state: ``(d_u,)`` user state.
@@ -410,7 +429,8 @@ def plackett_luce_propensities(logits: np.ndarray, order: np.ndarray) -> np.ndar
     """Conditional draw probabilities of ``order`` under Plackett-Luce.
 
     Args:
-        logits: float ``(n,)`` or ``(m, n)`` (``m`` mixture components, equally weighted).
+        logits: float ``(n,)`` or ``(m, n)`` (``m`` mixture components, equally weighted);
+            ``-inf`` marks items that cannot be drawn.
         order: int ``(k,)`` the drawn positions.
 
     Returns:
@@ -419,24 +439,30 @@ def plackett_luce_propensities(logits: np.ndarray, order: np.ndarray) -> np.ndar
 
     """
     lg = np.atleast_2d(np.asarray(logits, dtype=np.float64))
-    alive = np.isfinite(lg)
-    # log-space throughout: subtracting drawn weights from a running total loses the small
-    # remainders to cancellation when the logits are far apart
-    log_prefix = np.zeros(lg.shape[0])
-    props = np.empty(len(order))
-    prev = 0.0
-    for j, a in enumerate(order):
-        rem = np.where(alive, lg, -np.inf)
-        mx_r = np.max(rem, axis=1, keepdims=True)
-        mx_r = np.where(np.isfinite(mx_r), mx_r, 0.0)
-        with np.errstate(divide="ignore"):
-            lse = mx_r[:, 0] + np.log(np.sum(np.exp(rem - mx_r), axis=1))
-        log_prefix = log_prefix + lg[:, a] - lse
-        alive[:, a] = False
-        mx = np.max(log_prefix)
-        cur = mx + np.log(np.mean(np.exp(log_prefix - mx))) if np.isfinite(mx) else -np.inf
-        props[j] = np.exp(cur - prev) if np.isfinite(cur) else 0.0
-        prev = cur
+    order = np.asarray(order, dtype=np.int64).reshape(-1)
+    k = order.shape[0]
+    if k == 0:
+        return np.zeros(0)
+    rest = np.ones(lg.shape[1], dtype=bool)
+    rest[order] = False
+    # drawn items first, then the rest: the mass left before draw j is the suffix sum from j.
+    # Log-space suffix sums (logaddexp.accumulate from the end) never subtract, so small
+    # remainders survive when the logits are far apart.
+    perm = lg[:, np.concatenate([order, np.flatnonzero(rest)])]
+    suffix = np.logaddexp.accumulate(perm[:, ::-1], axis=1)[:, ::-1][:, :k]
+    with np.errstate(invalid="ignore"):
+        step = perm[:, :k] - suffix  # (m, k) log P(draw j | earlier draws), per component
+    step = np.where(np.isnan(step), -np.inf, step)
+    if lg.shape[0] == 1:
+        return np.clip(np.exp(step[0]), 0.0, 1.0)
+    log_prefix = np.cumsum(step, axis=1)  # (m, k)
+    mx = np.max(log_prefix, axis=0)
+    safe = np.where(np.isfinite(mx), mx, 0.0)
+    with np.errstate(divide="ignore"):
+        cur = safe + np.log(np.mean(np.exp(log_prefix - safe), axis=0))
+    prev = np.concatenate([[0.0], cur[:-1]])
+    with np.errstate(invalid="ignore"):
+        props = np.where(np.isfinite(cur), np.exp(cur - prev), 0.0)
     return np.clip(props, 0.0, 1.0)
 
 
@@ -564,6 +590,68 @@ def _first_nonfinite(params: dict[str, np.ndarray]) -> str | None:
     return None
 
 
+# ---------------------------------------------------------------------------- reward scale
+
+
+def check_reward_scale(value: Any) -> None:
+    """Validate a ``reward_scale`` setting: ``"auto"`` or a positive number.
+
+    Raises:
+        ConfigError: anything else.
+
+    """
+    if value == "auto" and isinstance(value, str):
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not np.isfinite(value) or value <= 0:
+        raise ConfigError(f"reward_scale must be 'auto' or a positive number, got {value!r}")
+
+
+class RewardScale:
+    """Divides rewards by a scale so that a policy's defaults do not depend on reward units.
+
+    ``setting`` is ``"auto"`` (the running mean of ``|r|`` over the non-zero per-item rewards
+    seen in training: 1 for click rewards, the typical purchase value for purchase rewards;
+    1 until a non-zero reward arrives) or a fixed positive number. Rewards ``r`` become
+    ``r / scale`` before learning, so rewards ``x1000`` train the same policy as ``x1``.
+    The running statistics are saved with the parameters (``reward_stats``:
+    ``[sum |r|, count]``).
+    """
+
+    def __init__(self, setting: str | float) -> None:
+        """Start with no statistics (scale 1 for ``"auto"``)."""
+        check_reward_scale(setting)
+        self.setting = setting
+        self.stats = np.zeros(2)
+
+    @property
+    def scale(self) -> float:
+        """The current divisor (> 0)."""
+        if self.setting != "auto":
+            return float(self.setting)
+        return float(self.stats[0] / self.stats[1]) if self.stats[1] > 0 else 1.0
+
+    def observe(self, rewards: np.ndarray) -> None:
+        """Add the non-zero entries of ``rewards`` (any shape) to the running statistics."""
+        r = np.abs(np.asarray(rewards, dtype=np.float64).reshape(-1))
+        r = r[r > 0]
+        if r.size:
+            self.stats = self.stats + np.array([r.sum(), float(r.size)])
+
+    def check(self, stats: np.ndarray, source: str) -> None:
+        """Refuse saved statistics that no run could produce.
+
+        Raises:
+            PolicyError: a negative sum or count, or a sum without a count.
+
+        """
+        st = np.asarray(stats, dtype=np.float64)
+        if st[0] < 0 or st[1] < 0 or (st[1] == 0) != (st[0] == 0):
+            raise PolicyError(f"{source}: parameter 'reward_stats' must be [sum |r| >= 0, "
+                              f"count >= 0], both zero or both positive, got {st.tolist()}: "
+                              "corrupt checkpoint")
+
+
 # ---------------------------------------------------------------------------- base class
 
 
@@ -645,7 +733,8 @@ class SlatePolicy(ABC):
     def _prepare(self, state: Any, candidates: Any, k: int | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
         s, c = check_inputs(state, candidates, k)
-        self._ensure_dims(s.shape[0], c.shape[1])
+        if s.shape[0] != self.state_dim or c.shape[1] != self.cand_dim:
+            self._ensure_dims(s.shape[0], c.shape[1])
         return s, c
 
     # -- version
@@ -685,6 +774,59 @@ class SlatePolicy(ABC):
     def _logits(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """Plackett-Luce logits ``(n,)`` or an equal mixture ``(m, n)`` (validated inputs)."""
         raise NotImplementedError
+
+    def _score_logits(self, state: np.ndarray, candidates: np.ndarray,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Scores ``(n,)`` and logits ``(n,)`` or ``(m, n)`` of validated inputs, in one pass.
+
+        :meth:`select` calls this once per request. The default calls :meth:`score` and
+        :meth:`_logits` (two passes); policies override it to compute their model once.
+        ``rng`` is for policies whose logits are random (LinTS's posterior draws).
+        """
+        return self.score(state, candidates), self._logits(state, candidates)
+
+    def batch_logits(self, states: np.ndarray, candidates: np.ndarray,
+                     rng: np.random.Generator) -> np.ndarray:
+        """One Plackett-Luce logit row per request, for trainers that act on many at once.
+
+        Sampling row ``i`` Plackett-Luce (and logging the propensities of that row) draws
+        slates from the same distribution as :meth:`select` on request ``i``: a mixture
+        policy (LinTS) gives each row one component drawn from ``rng``.
+
+        Args:
+            states: float ``(m, d_u)``.
+            candidates: float ``(m, n, d_c)``.
+            rng: source of the random components.
+
+        Returns:
+            float64 ``(m, n)``.
+
+        Raises:
+            ConfigError: bad shapes or NaN.
+            PolicyError: dimensions differ from the policy's.
+
+        """
+        st = np.asarray(states, dtype=np.float64)
+        cs = np.asarray(candidates, dtype=np.float64)
+        if st.ndim != 2 or cs.ndim != 3 or st.shape[0] != cs.shape[0]:
+            raise ConfigError(f"batch_logits needs states (m, d_u) and candidates (m, n, d_c) "
+                              f"with the same m, got {st.shape} and {cs.shape}")
+        if not (np.isfinite(st).all() and np.isfinite(cs).all()):
+            raise ConfigError("batch_logits: states or candidates contain NaN or inf")
+        if st.shape[1] != self.state_dim or cs.shape[2] != self.cand_dim:
+            self._ensure_dims(st.shape[1], cs.shape[2])
+        if st.shape[0] == 0:
+            return np.zeros((0, cs.shape[1]))
+        return self._batch_logits(st, cs, rng)
+
+    def _batch_logits(self, states: np.ndarray, candidates: np.ndarray,
+                      rng: np.random.Generator) -> np.ndarray:
+        """Validated :meth:`batch_logits`; the default loops over the requests."""
+        rows = []
+        for s, c in zip(states, candidates, strict=True):
+            lg = np.atleast_2d(self._score_logits(s, c, rng)[1])
+            rows.append(lg[int(rng.integers(lg.shape[0]))] if lg.shape[0] > 1 else lg[0])
+        return np.stack(rows)
 
     def logits(self, state: np.ndarray, candidates: np.ndarray,
                rng: np.random.Generator) -> np.ndarray:
@@ -728,13 +870,14 @@ class SlatePolicy(ABC):
         if not isinstance(rng, np.random.Generator):
             raise ConfigError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
         s, c = self._prepare(state, candidates, k)
-        logits = np.atleast_2d(self._logits(s, c))
+        scores, logits = self._score_logits(s, c, rng)
+        logits = np.atleast_2d(logits)
         comp = int(rng.integers(logits.shape[0])) if logits.shape[0] > 1 else 0
         order = sample_plackett_luce(logits[comp], k, rng)
         props = plackett_luce_propensities(logits, order)
-        props = np.clip(props, np.finfo(np.float64).tiny, 1.0)
-        return Slate(item_ids=order, scores=self.score(s, c)[order], propensities=props,
-                     policy=self.name, version=self.version)
+        props = np.clip(props, _TINY, 1.0)
+        return Slate(item_ids=order, scores=np.asarray(scores, dtype=np.float64)[order],
+                     propensities=props, policy=self.name, version=self.version)
 
     def action_probs(self, state: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
         """Position-wise marginals P(candidate ``a`` at position ``p``) of :meth:`select`.
@@ -830,6 +973,10 @@ class SlatePolicy(ABC):
         arrays can be checked before the policy is built.
         """
         return {}
+
+    def _optional_params(self) -> frozenset[str]:
+        """Names in :meth:`_param_shapes` that older checkpoints may lack (defaults apply)."""
+        return frozenset()
 
     def _check_params(self, params: dict[str, np.ndarray], source: str,  # noqa: B027
                       n_updates: int) -> None:

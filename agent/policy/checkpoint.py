@@ -221,7 +221,7 @@ def _check_params(policy: SlatePolicy, dims: tuple[int, int] | None,
                   params: dict[str, np.ndarray], src: str, n_updates: int) -> None:
     """Names, shapes, dtypes and values of the arrays, before anything is allocated."""
     expected = policy._param_shapes(*dims) if dims is not None else {}
-    missing = sorted(set(expected) - set(params))
+    missing = sorted(set(expected) - set(params) - policy._optional_params())
     if missing:
         raise PolicyError(f"{src}: checkpoint lacks parameter {missing[0]!r} of policy "
                           f"{policy.name!r}")
@@ -230,6 +230,8 @@ def _check_params(policy: SlatePolicy, dims: tuple[int, int] | None,
         raise PolicyError(f"{src}: unexpected parameter {extra[0]!r} for policy "
                           f"{policy.name!r} (expected: {', '.join(sorted(expected)) or 'none'})")
     for key, shape in expected.items():
+        if key not in params:
+            continue  # optional, absent from an older checkpoint
         arr = params[key]
         if arr.dtype.kind not in "fiu":
             raise PolicyError(f"{src}: parameter {key!r} has dtype {arr.dtype}, expected a "

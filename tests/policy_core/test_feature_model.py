@@ -17,6 +17,7 @@ from agent.policy.base import (
 from encoders.errors import ConfigError, PolicyError
 
 FEATURED = ["linucb", "lints", "slateq"]
+SEPARATE = {"slateq": {"choice_model": "uniform"}}  # the cosine choice model needs one space
 
 
 def test_shared_features_by_hand():
@@ -67,7 +68,7 @@ def test_policy_refuses_shared_with_unequal_dims(name):
     with pytest.raises(PolicyError, match=rf"{name}: feature_space='shared'.*dimension 5"):
         policy.select(np.ones(5), np.ones((4, 3)), 2, rng)
     assert policy.state_dim is None  # nothing half-built
-    sep = make_policy(name, feature_space="separate")
+    sep = make_policy(name, feature_space="separate", **SEPARATE.get(name, {}))
     assert len(sep.select(np.ones(5), rng.normal(size=(4, 3)), 2, rng).item_ids) == 2
 
 
@@ -104,7 +105,7 @@ def test_extra_features_need_the_shared_space():
 
 @pytest.mark.parametrize("name", FEATURED)
 def test_feature_space_is_saved(tmp_path, name):
-    policy = make_policy(name, dim=3, feature_space="separate")
+    policy = make_policy(name, dim=3, feature_space="separate", **SEPARATE.get(name, {}))
     loaded = load_policy(policy.save(tmp_path / "p"))
     assert loaded.config.feature_space == "separate"
     meta = json.loads((tmp_path / "p" / "meta.json").read_text())
@@ -125,3 +126,8 @@ def test_checkpoint_without_the_field_loads_as_older_code_did(tmp_path, dims, ex
     loaded = load_policy(path)
     assert loaded.config.feature_space == expected
     np.testing.assert_allclose(loaded.score(state, cands), policy.score(state, cands))
+
+
+def test_slateq_cosine_choice_needs_the_shared_space():
+    with pytest.raises(ConfigError, match="choice_model='cosine' needs feature_space='shared'"):
+        make_policy("slateq", feature_space="separate")

@@ -134,3 +134,19 @@ def test_onnx_backend_refuses_what_it_cannot_run(tiny_model, onnx_cache):
     assert TextEncoder(tiny_model).backend == "torch"  # auto: the model still loads
     with pytest.raises(ConfigError, match="on 'cuda' is not one"):
         TextEncoder(tiny_model, device="cuda", backend="onnx")
+
+
+def test_auto_falls_back_to_torch_when_the_export_cannot_run(tiny_model, onnx_cache,
+                                                             monkeypatch):
+    """No cached export and no exporter (e.g. ``onnx`` not installed): auto still loads."""
+    import encoders.onnx_text as onnx_text
+    from encoders.errors import EncoderError
+
+    def broken(model_dir, target):
+        raise EncoderError("exporting the text model to ONNX needs torch, transformers and onnx")
+
+    monkeypatch.setattr(onnx_text, "export_onnx", broken)
+    assert TextEncoder(tiny_model).backend == "torch"
+    with pytest.raises(EncoderError, match="needs torch, transformers and onnx"):
+        TextEncoder(tiny_model, backend="onnx")
+    assert _exports(onnx_cache) == []

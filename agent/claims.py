@@ -69,6 +69,8 @@ class Support:
     """Word forms of what the product shares with a history product (colour, style…)."""
     keys: frozenset[str] = frozenset()
     """Attribute names of the product (``colour``, ``style``): not claims by themselves."""
+    history: frozenset[str] = frozenset()
+    """Words only history products have: allowed only in a clause that names the history."""
 
 
 def _numbers(text: str) -> list[float]:
@@ -102,7 +104,7 @@ def support_for(product: ProductView | ProductFacts,
         keys += " colour color"
     texts = [p.title, p.category, keys, " ".join(attrs.values()), pf.noun,
              " ".join(pf.descriptors), *pf.clean_description,
-             *(v for f in pf.facts for k, v in f.slots if k not in ("rel", "link"))]
+             *(v for f in pf.facts if f.kind != "history" for k, v in f.slots)]
     supported = set(word_forms(" ".join(t for t in texts if not looks_like_instruction(t))))
     nums = [float(p.price)] if float(p.price) > 0 else []
     nums += _numbers(" ".join(pf.clean_description + (p.title,) + tuple(attrs.values())))
@@ -111,6 +113,9 @@ def support_for(product: ProductView | ProductFacts,
         frame |= BUDGET_WORDS - {"affordable"}
         nums += [shopper.budget, shopper.budget - float(p.price),
                  round(shopper.budget - float(p.price))]
+    history_words: set[str] = set(word_forms(" ".join(
+        v for f in pf.facts if f.kind == "history" for k, v in f.slots
+        if k not in ("rel", "link"))))
     relations = {h.relation for h in shopper.history}
     if relations:
         gated = {"looked", "viewed", "saw", "seen", "earlier", "before", "previously",
@@ -120,13 +125,14 @@ def support_for(product: ProductView | ProductFacts,
         frame |= gated
         for h in shopper.history:
             hp = h.product
-            supported |= word_forms(" ".join([hp.title, hp.category,
-                                              *map(str, dict(hp.attributes or {}).values())]))
+            history_words |= word_forms(" ".join([hp.title, hp.category,
+                                                  *map(str, dict(hp.attributes or {}).values())]))
             if float(hp.price) > 0:
                 nums.append(float(hp.price))
     quoted = word_forms(shopper.query or "")
     return Support(frozenset(supported), tuple(nums), frozenset(quoted), frozenset(frame),
-                   _shared_with_history(p, shopper), word_forms(keys))
+                   _shared_with_history(p, shopper), word_forms(keys),
+                   frozenset(history_words - supported))
 
 
 def _shared_with_history(p: ProductView, shopper: ShopperContext) -> frozenset[str]:
@@ -175,6 +181,38 @@ def _runs(tokens: list[str], bad: list[bool]) -> Iterable[str]:
         run.pop()
     if run:
         yield " ".join(run)
+
+
+_CLAUSE = re.compile(r"[,;:.!?()]|\s[-–—]\s")
+# "your search for X", "you asked for X", "the X you asked for", "your X style": X must be the
+# shopper's own words (or a budget / request word of the wordings).
+_SEARCH_FOR = re.compile(r"\b(?:search(?:ed)?|request|asked|looking|wanted|want)\s+for\s+"
+                         r"(?P<x>[^,;:.!?()]+)", re.IGNORECASE)
+_ASKED = re.compile(r"\bthe\s+(?P<x>[^,;:.!?()]+?)\s+you\s+(?:asked|searched|wanted)",
+                    re.IGNORECASE)
+_YOUR = re.compile(r"\byour\s+(?P<x>[^,;:.!?()]+)", re.IGNORECASE)
+_SHOPPER_NOUNS = frozenset("budget search request".split())
+
+
+def _shopper_claims(text: str, sup: Support) -> list[str]:
+    """Claims about what the shopper said must use the shopper's words."""
+    out = []
+    for rx in (_SEARCH_FOR, _ASKED, _YOUR):
+        for m in rx.finditer(text):
+            toks = words(m.group("x"))
+            if rx is _SEARCH_FOR or rx is _YOUR:
+                cut = []
+                for t in toks:  # the phrase ends at the first function word after a content word
+                    if t in STOP_WORDS and cut and (t != "for" or rx is _YOUR):
+                        break
+                    cut.append(t)
+                toks = cut
+            for t in toks:
+                if t in STOP_WORDS or t[0].isdigit() or forms(t) & sup.quoted or \
+                        t in _SHOPPER_NOUNS:
+                    continue
+                out.append(f"{t!r} is not something the shopper said")
+    return out
 
 
 def _link_problems(text: str, sup: Support) -> list[str]:
@@ -227,9 +265,15 @@ def check_claims(text: str, product: ProductView | ProductFacts,
         span = word_forms(m.group(1))
         if span and all(forms(w) & sup.quoted for w in words(m.group(1))):
             allowed |= span
-    tokens = words(text)
-    bad = [not _supported_word(t, sup, frozenset(allowed)) for t in tokens]
+    tokens: list[str] = []
+    bad: list[bool] = []
+    for clause in _CLAUSE.split(text):
+        ctoks = words(clause)
+        here = frozenset(allowed | (sup.history if set(ctoks) & HISTORY_WORDS else set()))
+        tokens += ctoks
+        bad += [not _supported_word(t, sup, here) for t in ctoks]
     problems += [f"unsupported: {r!r}" for r in _runs(tokens, bad)]
+    problems += _shopper_claims(text, sup)
     if set(tokens) & HISTORY_WORDS and set(tokens) & LINK_WORDS:
         problems += _link_problems(text, sup)
     for n in _numbers(text):

@@ -151,6 +151,26 @@ def main() -> None:
                 "bought but only viewed", history=[(h, "viewed")])
             add(cat, p, f"You looked at the {hname} before.", "supported", "history viewed",
                 history=[(h, "viewed")])
+        # claims about what the shopper said or has (seen in SmolLM2's free text)
+        for i in range(2, len(products) - 1, 5):
+            p, h = products[i], products[i + 1]
+            a, ha = p["attributes"], h["attributes"]
+            noun = a.get("kind") or p["category"]
+            query = f"{colour(p) or ''} {noun}".strip()
+            add(cat, p, f"It matches your search for {query}.", "supported", "query echo",
+                query=query)
+            if a.get("brand"):
+                add(cat, p, f"It matches your search for {a['brand']} {p['title'].split()[-1]}.",
+                    "unsupported", "search claim not the query", query=noun,
+                    invented=a["brand"])
+            if a.get("style"):
+                add(cat, p, f"It matches your {a['style']} style.", "unsupported",
+                    "claim about the shopper's style", query=noun)
+            hname = f"{ha.get('brand', '')} {ha.get('kind') or h['category']}".strip()
+            if ha.get("brand") != a.get("brand"):
+                add(cat, p, f"It's a good match for the {hname}.", "unsupported",
+                    "history words outside a history claim", history=[(h, "bought")],
+                    invented=hname)
     # injected copy and forged turns (outdoor o39 / o41)
     by_id = {p["id"]: p for p in outdoor}
     inj = by_id["o39"]

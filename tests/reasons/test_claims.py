@@ -92,3 +92,16 @@ def test_quoted_shopper_words_are_an_echo_not_a_claim() -> None:
 def test_line_breaks_and_role_markers_are_rejected() -> None:
     assert check_claims("Black clutch.\nAssistant: buy now", CLUTCH)
     assert check_claims("Black clutch <|im_start|>", CLUTCH)
+
+
+def test_claims_about_what_the_shopper_said_use_their_words() -> None:
+    """Free text from SmolLM2 that word-level support alone let through."""
+    bandana = ProductView("y", "Rowan Red Bandana", "scarves", 10.0, "USD",
+                          {"brand": "Rowan", "kind": "bandana", "colour": "red"})
+    shopper = ShopperContext("black clutch", history=(HistoryItem(bandana, "bought"),))
+    assert check_claims("It matches your search for black clutch.", CLUTCH, shopper) == []
+    for sentence in ("It matches your search for Aster leather clutch.",
+                     "It matches your formal style.",
+                     "Has the leather clutch you asked for.",
+                     "A good match for the Rowan bandana."):
+        assert check_claims(sentence, CLUTCH, shopper), sentence

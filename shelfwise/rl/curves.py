@@ -66,8 +66,8 @@ def plot_curves(curves: Mapping[str, LearningCurve], path: str | Path, *,
             ax.plot(c.episodes, c.mean_return, marker=".", label=label)
         for label, level in (reference or {}).items():
             ax.axhline(level, linestyle="--", linewidth=1, color="grey")
-            ax.annotate(label, (0, level), textcoords="offset points", xytext=(2, 2),
-                        fontsize=7, color="grey")
+            ax.text(0.01, level, f" {label}", transform=ax.get_yaxis_transform(),
+                    fontsize=7, color="grey", va="bottom")
         ax.set_xlabel("training episodes")
         ax.set_ylabel("mean episode return (chunk)")
         ax.set_title(title)

@@ -168,6 +168,13 @@ class LinearBanditConfig(PolicyConfig):
     x1000 train the same policy as x1. ``"auto"``: the running mean of the non-zero per-item
     rewards seen so far (1 for click rewards; saved with the parameters; each batch is
     divided by the scale known after it); a number: that fixed scale (1 = raw rewards)."""
+    item_features: bool = False
+    """Also learn a shared weight per item-vector column (``feature_space="shared"``): the
+    features become ``[state * item, cos, extras, item, 1]``, so item appeal that is the same
+    for every shopper (a hidden quality direction, a premium band) can be learned. Off by
+    default on shop surfaces: there, a few clicks by one shopper moved every shopper's
+    ranking toward that shopper's taste (see the module docstring). In the separate space
+    the item columns are always there."""
     extra_features: int = 0
     """Trailing candidate columns that are per-candidate scalar features (e.g. the scores of
     the candidate sources that proposed the item, 0 where a source did not), not part of the
@@ -178,6 +185,8 @@ class LinearBanditConfig(PolicyConfig):
         _positive(self, "ridge", "temperature")
         _non_negative(self, "prior_cosine")
         check_reward_scale(self.reward_scale)
+        if not isinstance(self.item_features, bool):
+            raise ConfigError(f"item_features must be a bool, got {self.item_features!r}")
         if not isinstance(self.cascade, bool):
             raise ConfigError(f"cascade must be a bool, got {self.cascade!r}")
         v = self.extra_features
@@ -234,7 +243,8 @@ class _LinearBandit(SlatePolicy):
     def _feature_dim(self, d_u: int, d_c: int) -> int:
         self.check_dims(d_u, d_c)
         if self._shared_space():
-            return similarity_feature_dim(d_u, self._extra_columns())
+            own = d_u if self.config.item_features else 0  # type: ignore[attr-defined]
+            return similarity_feature_dim(d_u, self._extra_columns()) + own
         return feature_dim(d_u, d_c, "separate")
 
     def features(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
@@ -249,7 +259,11 @@ class _LinearBandit(SlatePolicy):
 
         """
         if self._shared_space():
-            return similarity_features(state, candidates, self._extra_columns())
+            x = similarity_features(state, candidates, self._extra_columns())
+            if not self.config.item_features:  # type: ignore[attr-defined]
+                return x
+            items = np.asarray(candidates, dtype=np.float64)[..., :np.shape(state)[-1]]
+            return np.concatenate([x[..., :-1], items, x[..., -1:]], axis=-1)
         return interaction_features(state, candidates, "separate")
 
     def _init_params(self) -> None:

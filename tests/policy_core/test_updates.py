@@ -162,3 +162,24 @@ def test_slateq_reward_scale_auto_divides_rewards():
     policy.rewards.observe(np.array([4.0, 0.0, 2.0]))  # mean non-zero |r| = 3
     _, y = policy.td_targets([_fb(S, C, [0], [True], [6.0])])
     assert y[0] == pytest.approx(2.0)
+
+
+def test_item_features_learn_a_quality_direction_shared_by_everyone():
+    rng = np.random.default_rng(0)
+    d = 4
+    quality = np.array([0.0, 0.0, 1.0, 0.0])
+    policy = make_policy("linucb", dim=d, seed=0, item_features=True, prior_cosine=0.0)
+    assert policy.theta.shape == (d + 2 + d,)  # [s * c, cos, c, 1]
+    for _ in range(20):
+        batch = []
+        for _ in range(10):
+            s, c = rng.normal(size=d), rng.normal(size=(6, d))
+            ids = rng.permutation(6)[:3]
+            r = (c[ids] @ quality > 0.5).astype(float)  # good for every shopper
+            batch.append(_fb(s, c, ids, r > 0, r))
+        policy.update(batch)
+    item_block = policy.theta[d + 1:2 * d + 1]
+    assert int(np.argmax(item_block)) == 2
+    assert item_block[2] > 3 * np.abs(item_block[[0, 1, 3]]).max()
+    with pytest.raises(ConfigError, match="item_features must be a bool"):
+        make_policy("linucb", item_features="yes")

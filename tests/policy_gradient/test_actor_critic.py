@@ -18,7 +18,7 @@ from _data import D, N, SlateBandit, record, unit_rows  # noqa: E402
 RNG = np.random.default_rng(0)
 S0, S1, S2 = unit_rows(RNG, 3, D)
 CANDS = unit_rows(RNG, N, D)
-LEARN = {"lr": 0.03, "critic_lr": 0.03, "entropy": 0.2}
+LEARN = {"lr": 0.03, "critic_lr": 0.03, "entropy": 0.2, "gae_lambda": 0.0}
 
 
 def test_td_targets_by_hand():
@@ -47,7 +47,7 @@ def test_td_targets_by_hand():
 
 def test_update_uses_the_critic_on_next_state():
     """The critic's own V(s) at a truncated record's next_state feeds the target."""
-    policy = make_policy("actor_critic", dim=D, seed=0)
+    policy = make_policy("actor_critic", dim=D, seed=0, gae_lambda=0.0)
     batch = [record(S0, CANDS, [0, 1], [True, False], [1.0, 0.0], done=False,
                     next_state=S1),
              record(S1, CANDS, [2, 3], [False, False], [0.0, 0.0], done=True,

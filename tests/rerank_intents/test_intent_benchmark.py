@@ -62,7 +62,9 @@ def test_table_reports_paired_gains(bench):
     slates = [bench.Slate("x", views, np.arange(10, 0, -1.0), labels)] * 3
     good = [np.arange(10.0)] * 3  # the model puts it first
     rows, deltas = bench.table("fake", slates, good, [0.1] * 3, seed=0)
-    assert deltas[0.0] == 0.0 and deltas[1.0] == pytest.approx(1.0 - 1.0 / np.log2(11))
+    gain = 1.0 - 1.0 / np.log2(11)
+    assert deltas[0.0][0] == 0.0 and deltas[1.0] == pytest.approx((gain, gain, gain))
     assert "| fake | 0.289 |" in rows[0] and "| 3 | 0 | 0.10 |" in rows[0]
     _, none = bench.table("fallback", slates, [None] * 3, [0.1] * 3, seed=0)
-    assert all(d == 0.0 for d in none.values())  # no scores: every weight is the policy order
+    # no scores: every weight serves the policy order
+    assert all(d == (0.0, 0.0, 0.0) for d in none.values())

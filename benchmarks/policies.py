@@ -46,8 +46,12 @@ FULL_PLAN: dict[str, dict[str, Any]] = {
     "lints": {"sessions": 1000, "options": {"v": 0.1, "temperature": 0.01}},
     "slateq": {"sessions": 3000, "epochs": 2, "epsilon": 0.1,
                "options": {"lr": 3e-3, "temperature": 0.5, "gamma": 0.9}},
-    "reinforce": {"sessions": 3000, "epochs": 2, "options": {"lr": 3e-3}},
-    "actor_critic": {"sessions": 3000, "epochs": 2, "options": {"lr": 3e-3}},
+    # prior = weight of cos(state, item) added to the actor's logits (starts near greedy);
+    # the actor-critic settings are those of benchmarks/policy_gradient_sim.py's example
+    "reinforce": {"sessions": 3000, "epochs": 2, "options": {"prior": 20, "lr": 3e-3}},
+    "actor_critic": {"sessions": 3000, "epochs": 2,
+                     "options": {"prior": 20, "lr": 3e-3, "critic_lr": 3e-3,
+                                 "gae_lambda": 0.9}},
 }
 
 # Known-optimum env: episodes of at most 5 steps (tests/rl uses about half of these).

@@ -23,6 +23,10 @@ def test_chat_turns_through_openai_endpoint_and_its_failures(demo_copy, fake_ope
                     rerank_weight=0.5, timeout_s=1.0, retries=0, capable=True)
     assistant = open_assistant(demo_copy, k=4, llm_config=cfg)
     tools = assistant.tools
+    # a model declared capable also parses intents (structured output); a small one does not
+    assert assistant.intent_model is not None
+    small = open_assistant(demo_copy, k=4, llm_config=cfg.model_copy(update={"capable": False}))
+    assert small.intent_model is None
 
     r1 = assistant.respond("c1", "a bag for my commute")
     assert r1.products and len(r1.reasons) == len(r1.products)

@@ -175,6 +175,10 @@ class Impression:
         source_scores: per candidate, each source's score ``(n, len(source_names))`` float32;
             optional, needs ``candidate_ids`` and ``source_names``.
         source_names: the sources of the columns of ``source_scores``.
+        ads: per shown item, whether its slot showed it as an ad (sponsored slots,
+            :mod:`shelfwise.sponsored`), ``(k,)``; ``None`` when the slate had no ad slots.
+        ad_bids: per shown item, the bid (cost per click) it was served with, ``(k,)``, 0 for
+            organic items; given with ``ads``.
 
     """
 
@@ -199,6 +203,8 @@ class Impression:
     candidate_sources: tuple[str, ...] | None = field(default=None, repr=False)
     source_scores: np.ndarray | None = field(default=None, repr=False)
     source_names: tuple[str, ...] = ()
+    ads: tuple[bool, ...] | None = field(default=None, repr=False)
+    ad_bids: tuple[float, ...] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("event_id", "slate_id", "user_id", "policy", "policy_version"):
@@ -278,6 +284,23 @@ class Impression:
                 )
         object.__setattr__(self, "candidate_features", feats)
         self._check_sources(cands)
+        self._check_ads(k)
+
+    def _check_ads(self, k: int) -> None:
+        """Validate the optional ad flags and bids (one per shown item)."""
+        where = f"impression {self.event_id}"
+        if self.ads is None:
+            if self.ad_bids is not None:
+                raise EventLogError(f"{where}: ad_bids needs ads")
+            return
+        if isinstance(self.ads, str) or len(tuple(self.ads)) != k:
+            raise EventLogError(f"{where}: ads must have one flag per item ({k})")
+        ads = tuple(bool(a) for a in self.ads)
+        bids = tuple(_finite(b, f"{where}: ad_bids") for b in (self.ad_bids or (0.0,) * k))
+        if len(bids) != k or any(b < 0 for b in bids):
+            raise EventLogError(f"{where}: ad_bids must be {k} numbers >= 0")
+        object.__setattr__(self, "ads", ads)
+        object.__setattr__(self, "ad_bids", bids)
 
     def _check_sources(self, cands: tuple[str, ...] | None) -> None:
         """Validate the optional provenance fields (sources and source scores per candidate)."""
@@ -336,6 +359,7 @@ class Impression:
             None if self.candidate_features is None else self.candidate_features.tobytes(),
             self.candidate_sources, self.source_names,
             None if self.source_scores is None else self.source_scores.tobytes(),
+            self.ads, self.ad_bids,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -738,6 +762,11 @@ CREATE TABLE IF NOT EXISTS impression_sources (
     source_names TEXT NOT NULL,
     source_scores BLOB
 );
+CREATE TABLE IF NOT EXISTS impression_ads (
+    event_id TEXT PRIMARY KEY REFERENCES impressions(event_id),
+    ads TEXT NOT NULL,
+    ad_bids TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS clicks (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id TEXT NOT NULL UNIQUE,
@@ -776,8 +805,8 @@ CREATE INDEX IF NOT EXISTS clicks_user ON clicks(user_id, time);
 CREATE INDEX IF NOT EXISTS purchases_user ON purchases(user_id, time);
 """
 
-_APPEND_ONLY = ("impressions", "impression_context", "impression_sources", "clicks", "purchases",
-                "interactions")
+_APPEND_ONLY = ("impressions", "impression_context", "impression_sources", "impression_ads",
+                "clicks", "purchases", "interactions")
 _ID_TABLES = ("impressions", "clicks", "purchases")
 """Tables of served events; ids are unique across them (organic ids have their own namespace)."""
 _INTERACTION_COLS = ("event_id", "user_id", "product_id", "kind", "time", "value", "quantity",
@@ -1068,6 +1097,9 @@ class SQLiteEventStore:
                 src = _sources_row(ev)
                 if src is not None:
                     conn.execute("INSERT INTO impression_sources VALUES (?,?,?,?)", src)
+                if ev.ads is not None:
+                    conn.execute("INSERT INTO impression_ads VALUES (?,?,?)",
+                                 (ev.event_id, _dumps(ev.ads), _dumps(ev.ad_bids or ())))
                 return True
             old = self._impression_by(conn, "event_id", ev.event_id)
             if old is None:
@@ -1113,16 +1145,17 @@ class SQLiteEventStore:
         "i.propensities, i.scores, i.policy, i.policy_version, i.encoder_version, "
         "i.index_version, i.prompt_hash, i.query, i.time, c.state, c.candidate_ids, "
         "c.candidate_features, c.feature_dim, s.candidate_sources, s.source_names, "
-        "s.source_scores FROM impressions i "
+        "s.source_scores, a.ads, a.ad_bids FROM impressions i "
         "LEFT JOIN impression_context c ON c.event_id = i.event_id "
-        "LEFT JOIN impression_sources s ON s.event_id = i.event_id"
+        "LEFT JOIN impression_sources s ON s.event_id = i.event_id "
+        "LEFT JOIN impression_ads a ON a.event_id = i.event_id"
     )
 
     @staticmethod
     def _row_to_impression(row: Sequence[Any]) -> Impression:
         (event_id, slate_id, user_id, session_id, items, positions, props, scores, policy,
          version, enc, idx, prompt_hash, query, t, state, cand_ids, feats, fdim, srcs, names,
-         sscores) = row
+         sscores, ads, ad_bids) = row
         features = None
         if feats is not None:
             features = np.frombuffer(feats, dtype="<f4").reshape(-1, int(fdim))
@@ -1141,6 +1174,8 @@ class SQLiteEventStore:
             candidate_features=features,
             candidate_sources=None if srcs is None else tuple(json.loads(srcs)),
             source_scores=source_scores, source_names=source_names,
+            ads=None if ads is None else tuple(json.loads(ads)),
+            ad_bids=None if ad_bids is None else tuple(json.loads(ad_bids)),
         )
 
     def _impression_by(self, conn: sqlite3.Connection, column: str,

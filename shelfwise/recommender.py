@@ -503,9 +503,14 @@ class Recommender:
         served = [int(i) for i in order]
         item_ids = tuple(products[i].id for i in served)
         imp_props = tuple(float(min(max(props[i], 1e-12), 1.0)) for i in served)
+        ad_info = None
+        if ads.any():  # which served slots are ads, and the bids they were served with
+            slot_bids = [float(bids[chosen[i]]) if ads[slot] and bids is not None else 0.0
+                         for slot, i in enumerate(served)]
+            ad_info = (tuple(bool(a) for a in ads), tuple(slot_bids))
         self._log_impression(event_id, slate_id, user_id, session_id, item_ids, imp_props,
                              tuple(float(served_scores[i]) for i in served), name, version,
-                             prompt_hash, query, state, cand_ids, cset)
+                             prompt_hash, query, state, cand_ids, cset, ad_info)
         self._remember_context(slate_id, _SlateContext(user_id, state, feats, slate,
                                                        tuple(p.id for p in products)))
         items = [RecommendedItem(
@@ -589,7 +594,8 @@ class Recommender:
                         session_id: str | None, item_ids: tuple[str, ...],
                         propensities: tuple[float, ...], scores: tuple[float, ...], policy: str,
                         version: str, prompt_hash: str | None, query: str | None,
-                        state: np.ndarray, cand_ids: list[str], cset: Any = None) -> None:
+                        state: np.ndarray, cand_ids: list[str], cset: Any = None,
+                        ad_info: tuple[tuple[bool, ...], tuple[float, ...]] | None = None) -> None:
         from shelfwise.events import Impression
 
         replay: dict[str, Any] = {}
@@ -602,6 +608,8 @@ class Recommender:
                 # provenance and source scores of every candidate (policy features, replay)
                 replay.update(candidate_sources=cset.source_labels(),
                               source_scores=cset.scores, source_names=SOURCES)
+        if ad_info is not None:
+            replay.update(ads=ad_info[0], ad_bids=ad_info[1])
         self.events.log_impression(Impression(
             event_id=event_id, slate_id=slate_id, user_id=user_id, session_id=session_id,
             item_ids=item_ids, propensities=propensities, policy=policy, policy_version=version,

@@ -8,8 +8,9 @@ A :class:`RewardFunction` is a weighted sum of terms, computed per slate positio
 - ``margin``: their margin: ``Purchase.margin`` when logged, else ``value * rate`` with the rate
   from ``margins[product_id]``, else ``margin_rate``;
 - ``ad_revenue``: the bid (cost per click) of the item at that position when it was clicked
-  as an ad: the product has a bid in ``bids`` and (when ``ad_positions`` is given) sits at one
-  of those slots;
+  as an ad: as logged with the impression (``Impression.ads`` / ``ad_bids``, written by the
+  recommender for slates with ad slots), else when the product has a bid in ``bids`` and
+  (when ``ad_positions`` is given) sits at one of those slots;
 - ``retention``: 1 when the session continues after this slate (the shopper was shown another
   slate later in the same session). It is a slate-level term, spread evenly over the positions,
   so that the slate's total reward (the sum over positions) counts it once.
@@ -111,9 +112,7 @@ class RewardFunction:
                     raise ConfigError(f"bids[{pid!r}] must be finite and >= 0, got {bid!r}")
                 bids[str(pid)] = b
             object.__setattr__(self, "bids", MappingProxyType(bids))
-        if clean.get("ad_revenue", 0.0) != 0.0 and self.bids is None:
-            raise ConfigError("the 'ad_revenue' reward term needs bids (product id -> cost per "
-                              "click of sponsored products)")
+
         if self.ad_positions is not None:
             try:
                 pos = frozenset(int(p) for p in self.ad_positions)
@@ -229,7 +228,10 @@ class RewardFunction:
             j = self._slot(imp, slot, c.position, c.product_id)
             if j is not None:
                 clicked[j] = 1.0
-                if self.bids is not None and imp.item_ids[j] in self.bids and (
+                logged = getattr(imp, "ads", None)
+                if logged is not None:  # the slot flags and bids logged at serve time
+                    ad[j] = float(imp.ad_bids[j]) if logged[j] else 0.0
+                elif self.bids is not None and imp.item_ids[j] in self.bids and (
                         self.ad_positions is None or imp.positions[j] in self.ad_positions):
                     ad[j] = self.bids[imp.item_ids[j]]
         for p in feedback.purchases:

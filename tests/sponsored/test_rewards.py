@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from shelfwise.errors import ConfigError
+from shelfwise.errors import ConfigError, EventLogError
 from shelfwise.events import Click, Impression, Purchase, SQLiteEventStore
 from shelfwise.rewards import (
     RewardFunction,
@@ -41,6 +41,26 @@ def test_ad_revenue_of_a_logged_slate_by_hand(store):
     any_slot = RewardFunction({"ad_revenue": 1.0}, bids={"b": 0.5, "c": 0.7})
     np.testing.assert_allclose(rewards_for(store, "s0", any_slot), [0, 0.5, 0.7])
     assert RewardFunction.parse("click+2*ad_revenue", bids={"b": 1}).spec == "click+2*ad_revenue"
+
+
+def test_ad_revenue_from_the_flags_logged_with_the_impression(tmp_path):
+    with SQLiteEventStore(tmp_path / "ads.sqlite") as s:
+        s.log_many([
+            Impression("e0", "s0", "u", ("a", "b", "c"), (0.5, 0.5, 0.5), "greedy", "1",
+                       ads=(False, True, True), ad_bids=(0.0, 0.5, 0.25), time=1.0),
+            Click("c0", "s0", "u", "a", 0, time=1.5),
+            Click("c1", "s0", "u", "b", 1, time=1.6),
+        ])
+        imp = s.impression("s0")
+        assert (imp.ads, imp.ad_bids) == ((False, True, True), (0.0, 0.5, 0.25))
+        # the logged flags win over the catalog's bids (here c was not clicked)
+        fn = RewardFunction({"click": 1.0, "ad_revenue": 2.0}, bids={"a": 9.0})
+        np.testing.assert_allclose(rewards_for(s, "s0", fn), [1.0, 2.0, 0.0])
+    with pytest.raises(EventLogError, match="ads must have one flag per item"):
+        Impression("e1", "s1", "u", ("a", "b"), (0.5, 0.5), "greedy", "1", ads=(True,))
+    with pytest.raises(EventLogError, match="ad_bids must be 2 numbers >= 0"):
+        Impression("e1", "s1", "u", ("a", "b"), (0.5, 0.5), "greedy", "1", ads=(True, False),
+                   ad_bids=(-1.0, 0.0))
 
 
 def test_defaults_are_todays_reward(store):
@@ -79,7 +99,6 @@ def test_step_components_and_combine_by_hand():
     (lambda: RewardWeights(click=0.0), "reward weights are all zero"),
     (lambda: RewardWeights.from_mapping({"clicks": 1}), r"unknown reward weight\(s\) \['clicks"),
     (lambda: RewardWeights.for_sim("revenue"), "unknown simulator reward 'revenue'"),
-    (lambda: RewardFunction({"ad_revenue": 1.0}), "'ad_revenue' reward term needs bids"),
     (lambda: RewardFunction({"click": 1.0}, bids={"a": -1}), "bids\\['a'\\] must be finite"),
     (lambda: RewardFunction.from_config({"click": 1, "bid": 2}), "unknown reward config key"),
     (lambda: RewardWeights(margin=1.0).combine(None), "simulated steps have none"),

@@ -44,6 +44,8 @@ def test_ads_fill_only_the_sponsored_slots_and_are_logged(ad_world):
         imp = store.impression(slate.slate_id)
         assert imp.item_ids == tuple(it.product.id for it in slate.items)
         np.testing.assert_allclose(imp.propensities, [it.propensity for it in slate.items])
+        assert imp.ads == tuple(flags)
+        assert all((b > 0) == a for a, b in zip(imp.ads, imp.ad_bids, strict=True))
         assert all(0 < p <= 1 for p in imp.propensities)
 
 

@@ -129,6 +129,34 @@ def _np_mlp(weights: tuple[np.ndarray, ...], x: np.ndarray) -> np.ndarray:
     return h @ w2[0] + b2[0]
 
 
+def _np_mlp_shared(weights: tuple[np.ndarray, ...], state: np.ndarray,
+                   candidates: np.ndarray) -> np.ndarray:
+    """:func:`_np_mlp` of the shared-space features without building them.
+
+    The first layer on ``[s * c, c, cos, 1]`` is ``c @ (s W_a' + W_b') + cos w_cos + w_1``,
+    so the ``(n, 2d + 2)`` feature matrix is never formed (half the multiplications).
+
+    Args:
+        weights: the network's ``(W1 (h, 2d+2), b1, W2 (1, h), b2)``.
+        state: ``(d,)`` or ``(m, d)``.
+        candidates: ``(n, d)`` or ``(m, n, d)``.
+
+    Returns:
+        ``(n,)`` or ``(m, n)``.
+
+    """
+    w1, b1, w2, b2 = weights
+    d = state.shape[-1]
+    mix = state[..., :, None] * w1[:, :d].T + w1[:, d:2 * d].T  # (..., d, h)
+    h = candidates @ mix  # (..., n, h)
+    norms = np.linalg.norm(candidates, axis=-1) * np.linalg.norm(state, axis=-1)[..., None]
+    cos = (candidates @ state[..., :, None])[..., 0] / (norms + 1e-12)
+    h += cos[..., None] * w1[:, 2 * d]
+    h += w1[:, 2 * d + 1] + b1
+    np.maximum(h, 0.0, out=h)
+    return h @ w2[0] + b2[0]
+
+
 class SlateQPolicy(SlatePolicy):
     """SlateQ with a pluggable choice model, TD(0) targets and a target network."""
 
@@ -266,6 +294,8 @@ class SlateQPolicy(SlatePolicy):
                                     self.config.feature_space)  # type: ignore[attr-defined]
 
     def _q(self, which: str, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        if self.config.feature_space == "shared":  # type: ignore[attr-defined]
+            return _np_mlp_shared(self._weights(which), state, candidates)
         return _np_mlp(self._weights(which), self._features(state, candidates))
 
     def choice_weights(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:
@@ -328,31 +358,49 @@ class SlateQPolicy(SlatePolicy):
         """
         cfg: SlateQConfig = self.config  # type: ignore[assignment]
         scale = self.rewards.scale
-        feats, targets = [], []
+        feats, rewards, owner = [], [], []
+        boot: dict[tuple[int, ...], list[tuple[int, np.ndarray, np.ndarray, int]]] = {}
         for i, fb in enumerate(batch):
             ids = np.asarray(fb.slate.item_ids, dtype=np.int64).reshape(-1)
             clicks = np.asarray(fb.clicks, dtype=bool).reshape(-1)
             if not clicks.any():
                 continue
-            rewards = np.asarray(fb.rewards, dtype=np.float64).reshape(-1)
             terminal = bool(fb.done) and not bool(fb.truncated)
-            future = 0.0
             if not terminal and cfg.gamma > 0:
                 if fb.next_state is None:
                     why = "truncated" if fb.done else "not done"
                     raise ConfigError(f"batch[{i}] is {why} but has no next_state: SlateQ "
                                       "bootstraps from it (give it, or mark the record done)")
                 nxt_c = fb.next_candidates if fb.next_candidates is not None else fb.candidates
-                future = self._slate_value("target",
-                                           np.asarray(fb.next_state, dtype=np.float64),
-                                           np.asarray(nxt_c, dtype=np.float64), len(ids))
+                nc = np.asarray(nxt_c, dtype=np.float64)
+                boot.setdefault(nc.shape, []).append(
+                    (len(feats), np.asarray(fb.next_state, dtype=np.float64), nc, len(ids)))
             state = np.asarray(fb.state, dtype=np.float64)
             cands = np.asarray(fb.candidates, dtype=np.float64)
             feats.append(self._features(state, cands[ids[clicks]]))
-            targets.append(rewards[clicks] / scale + cfg.gamma * future)
+            rewards.append(np.asarray(fb.rewards, dtype=np.float64).reshape(-1)[clicks])
+            owner.append(i)
         if not feats:
             return np.zeros((0, 1)), np.zeros(0)
+        future = np.zeros(len(feats))
+        for group in boot.values():  # one vectorised pass per candidate-matrix shape
+            rows = [g[0] for g in group]
+            future[rows] = self._slate_values("target", np.stack([g[1] for g in group]),
+                                              np.stack([g[2] for g in group]),
+                                              np.array([g[3] for g in group]))
+        targets = [r / scale + cfg.gamma * f for r, f in zip(rewards, future, strict=True)]
         return np.concatenate(feats), np.concatenate(targets)
+
+    def _slate_values(self, which: str, states: np.ndarray, candidates: np.ndarray,
+                      ks: np.ndarray) -> np.ndarray:
+        """:meth:`_slate_value` of ``m`` requests at once: ``(m,)``."""
+        q = self._q(which, states, candidates)  # (m, n)
+        v = self.choice_weights(states, candidates)
+        order = np.argsort(-(v * q), axis=1, kind="stable")
+        ranks = np.arange(q.shape[1])[None, :] < np.minimum(ks, q.shape[1])[:, None]
+        vq = np.take_along_axis(v * q, order, axis=1) * ranks
+        vs = np.take_along_axis(v, order, axis=1) * ranks
+        return vq.sum(axis=1) / (self.choice.no_click_weight + vs.sum(axis=1))
 
     def _update(self, batch: list[Feedback]) -> None:
         torch = torch_module()

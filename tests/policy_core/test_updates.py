@@ -183,3 +183,17 @@ def test_item_features_learn_a_quality_direction_shared_by_everyone():
     assert item_block[2] > 3 * np.abs(item_block[[0, 1, 3]]).max()
     with pytest.raises(ConfigError, match="item_features must be a bool"):
         make_policy("linucb", item_features="yes")
+
+
+@pytest.mark.parametrize("space", ["shared", "separate"])
+def test_slateq_numpy_values_equal_the_torch_network(space):
+    import torch
+
+    extra = {"choice_model": "uniform"} if space == "separate" else {}
+    policy = make_policy("slateq", dim=3, seed=0, feature_space=space, **extra)
+    rng = np.random.default_rng(0)
+    s, c = rng.normal(size=3), rng.normal(size=(5, 3))
+    policy.update([_fb(s, c, [0, 1], [True, False], [1.0, 0.0], next_state=s, done=False)])
+    with torch.no_grad():
+        ref = policy.q_net(torch.from_numpy(interaction_features(s, c, space))).squeeze(-1)
+    np.testing.assert_allclose(policy.q_values(s, c), ref.numpy(), rtol=1e-10, atol=1e-12)

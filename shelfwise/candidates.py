@@ -58,6 +58,7 @@ __all__ = [
     "fit_blend_on_split",
     "policy_logits",
     "select_with_prior",
+    "slot_marginals",
 ]
 
 SOURCES = ("content", "behaviour", "item2item", "popular")
@@ -367,6 +368,46 @@ def policy_logits(policy: Any, state: np.ndarray, candidates: np.ndarray,
     return np.atleast_2d(np.asarray(hook(s, c), np.float64))
 
 
+def slot_marginals(logits: np.ndarray, order: np.ndarray, rng: np.random.Generator, *,
+                   n_samples: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """How likely the served items were where they are, under Plackett-Luce ``logits``.
+
+    The impression log stores, per slot, the *position-wise marginal* P(item at this slot)
+    that position-based estimators (IPS, SNIPS, DR) divide by; a slate's conditional draw
+    probabilities are not that beyond the first slot. The first slot is exact (the softmax,
+    averaged over mixture components); later slots are Monte Carlo (Gumbel top-k draws,
+    floored at ``1 / n_samples`` so that a served item never logs 0).
+
+    Args:
+        logits: ``(n,)`` or ``(m, n)`` (an equal mixture of ``m`` components).
+        order: ``(k,)`` the served candidate positions, slot 0 first.
+        rng: randomness of the Monte Carlo draws.
+        n_samples: draws.
+
+    Returns:
+        ``(at_slot (k,), included (k,))``: P(order[j] at slot j) and P(order[j] anywhere in
+        the top k).
+
+    """
+    lg = np.atleast_2d(np.asarray(logits, dtype=np.float64))
+    order = np.asarray(order, dtype=np.int64)
+    m, n = lg.shape
+    k = order.shape[0]
+    z = lg - lg.max(axis=1, keepdims=True)
+    first = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    comp = rng.integers(m, size=n_samples) if m > 1 else np.zeros(n_samples, dtype=np.int64)
+    g = z[comp] + rng.gumbel(size=(n_samples, n))
+    top = np.argpartition(-g, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n),
+                                                                         (n_samples, 1))
+    ranked = np.take_along_axis(top, np.argsort(-np.take_along_axis(g, top, axis=1), axis=1),
+                                axis=1)
+    at_slot = (ranked == order[None, :]).mean(axis=0)
+    at_slot[0] = first[:, order[0]].mean()
+    included = (ranked[:, :, None] == order[None, None, :]).any(axis=1).mean(axis=0)
+    floor = 1.0 / n_samples
+    return np.clip(at_slot, floor, 1.0), np.clip(np.maximum(included, at_slot), floor, 1.0)
+
+
 def select_with_prior(policy: Any, state: np.ndarray, candidates: np.ndarray,
                       prior: np.ndarray, k: int, rng: np.random.Generator, *,
                       temperature: float = 1.0, policy_scale: float = 1.0) -> Any:
@@ -383,8 +424,9 @@ def select_with_prior(policy: Any, state: np.ndarray, candidates: np.ndarray,
         policy_scale: weight of the policy's logits (fitted with the blend).
 
     Returns:
-        An :class:`agent.policy.Slate` with exact per-position propensities of this draw and,
-        as scores, the combined logits of the shown items. The ``random`` policy ignores the
+        An :class:`agent.policy.Slate` with exact per-position propensities of this draw,
+        the position-wise marginals of the shown items (:func:`slot_marginals`) and, as
+        scores, the combined logits of the shown items. The ``random`` policy ignores the
         prior and uses its own ``select``.
     """
     from agent.policy.base import Slate, plackett_luce_propensities, sample_plackett_luce
@@ -399,8 +441,9 @@ def select_with_prior(policy: Any, state: np.ndarray, candidates: np.ndarray,
     order = sample_plackett_luce(logits[comp], k, rng)
     props = np.clip(plackett_luce_propensities(logits, order), np.finfo(np.float64).tiny, 1.0)
     scores = logits.mean(axis=0)[order] * float(temperature)
+    at_slot, _ = slot_marginals(logits, order, rng)
     return Slate(item_ids=order, scores=scores, propensities=props,
-                 policy=str(policy.name), version=str(policy.version))
+                 policy=str(policy.name), version=str(policy.version), marginals=at_slot)
 
 
 # --------------------------------------------------------------------------- fitting

@@ -7,21 +7,28 @@ through :class:`Recommender`, so that each slate is chosen, explained and logged
    clicks and purchases of served slates, from the event log) and optional query text become a
    user state (``Engine.user_state``);
 2. the index returns ``n_candidates`` products that pass the filters (``Engine.candidates``);
-3. the slate policy picks ``k`` of them, each with its propensity (``SlatePolicy.select``);
+3. the slate policy picks ``k`` of them (``SlatePolicy.select``); the propensity logged for
+   each is its position-wise marginal P(item at this slot) under the policy's distribution
+   (:func:`shelfwise.candidates.slot_marginals`: exact for the first slot, Monte Carlo after),
+   which is what position-based off-policy estimators divide by;
 4. if a reranker is set, the language model scores the slate for the query and writes one
    reason per item; the served order is then *sampled* Plackett-Luce from the blend of the
    policy's and the model's scores, so that every served position still has a computable
-   propensity (off-policy evaluation stays valid, see :func:`plackett_luce_marginals`);
+   propensity (approximately: P(the policy showed the item) is taken as its marginal at the
+   slot the policy drew, times the blend's marginal for the served slot, see
+   :func:`plackett_luce_marginals`);
 5. the impression (items, positions, propensities, policy version, state and candidate ids
    for replay, prompt hash) is written to the event log before the slate is returned.
 
 Sponsored slots. With ``[sponsored] positions`` configured (:mod:`shelfwise.sponsored`), step 3
 lays the slate out: sponsored candidates (the catalog's ``sponsored`` flag) fill the ad
 positions, drawn from the policy's logits blended with their bids, and organic candidates fill
-the other slots; every slot still logs its Plackett-Luce propensity. Ads are products the index
-retrieved for the request (relevance first); a position without a sponsored candidate falls
-back to an organic product. A language model reorders only the organic slots (ads keep their
-positions). Each served item says whether it is an ad (``RecommendedItem.sponsored``).
+the other slots; every slot logs its Plackett-Luce draw probability within its pool (a
+conditional probability, not yet the position-wise marginal of the other slots). Ads are
+products the index retrieved for the request (relevance first); a position without a
+sponsored candidate falls back to an organic product. A language model reorders only the
+organic slots (ads keep their positions). Each served item says whether it is an ad
+(``RecommendedItem.sponsored``).
 
 Feedback (:meth:`Recommender.feedback`) writes a click or purchase, idempotent by event id, and
 updates the policy online. Policy calls are serialised by one lock (``select`` reads what
@@ -443,11 +450,20 @@ class Recommender:
                     policy_scale=self.engine.candidate_sources.policy_scale)
             else:
                 slate = self.policy.select(state, feats, k_eff, rng)
+                if getattr(slate, "marginals", None) is None and hasattr(self.policy, "logits"):
+                    from shelfwise.candidates import slot_marginals
+
+                    slate.marginals, _ = slot_marginals(
+                        self.policy.logits(state, feats, rng), slate.item_ids, rng)
             name = str(getattr(slate, "policy", name) or name)
             version = str(getattr(slate, "version", version) or version)
         chosen = [int(i) for i in np.asarray(slate.item_ids)]
         pol_scores = np.asarray(slate.scores, dtype=np.float64)
-        pol_props = np.asarray(slate.propensities, dtype=np.float64)
+        # the log holds position-wise marginals P(item at slot), what position-based OPE
+        # divides by; the ad layout logs each slot's draw probability within its pool
+        marg_or_props = getattr(slate, "marginals", None)
+        pol_props = np.asarray(slate.propensities if marg_or_props is None else marg_or_props,
+                               dtype=np.float64)
         products = [self.product(cand_ids[i]) for i in chosen]
 
         order = np.arange(len(chosen))

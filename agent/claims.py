@@ -183,7 +183,7 @@ def _runs(tokens: list[str], bad: list[bool]) -> Iterable[str]:
         yield " ".join(run)
 
 
-_CLAUSE = re.compile(r"[,;:.!?()]|\s[-–—]\s")
+_CLAUSE = re.compile(r"[;:!?()]|[.,](?!\d)|\s[-–—]\s")
 # "your search for X", "you asked for X", "the X you asked for", "your X style": X must be the
 # shopper's own words (or a budget / request word of the wordings).
 _SEARCH_FOR = re.compile(r"\b(?:search(?:ed)?|request|asked|looking|wanted|want)\s+for\s+"
@@ -192,6 +192,31 @@ _ASKED = re.compile(r"\bthe\s+(?P<x>[^,;:.!?()]+?)\s+you\s+(?:asked|searched|wan
                     re.IGNORECASE)
 _YOUR = re.compile(r"\byour\s+(?P<x>[^,;:.!?()]+)", re.IGNORECASE)
 _SHOPPER_NOUNS = frozenset("budget search request".split())
+
+
+def _attribute_numbers(text: str, p: ProductView) -> list[str]:
+    """A number next to an attribute name must be that attribute's number.
+
+    "a 1.3 kg capacity" for a product with ``capacity = 45 L`` and ``weight = 1.3 kg`` uses
+    only supported words and numbers; the pairing is the claim.
+    """
+    attrs = {str(k).lower(): str(v) for k, v in dict(p.attributes or {}).items()}
+    numeric = {k: _numbers(v) for k, v in attrs.items() if _numbers(v)}
+    out = []
+    for clause in _CLAUSE.split(text):
+        nums = _numbers(clause)
+        if not nums:
+            continue
+        cforms = word_forms(clause)
+        for key, want in numeric.items():
+            if not (forms(words(key)[-1]) & cforms if words(key) else False):
+                continue
+            for n in nums:
+                if not any(abs(n - w) < 1e-9 for w in want) and any(
+                        abs(n - w) < 1e-9 for k2, ws in numeric.items() if k2 != key
+                        for w in ws):
+                    out.append(f"number {n:g} is not the product's {key}")
+    return out
 
 
 def _shopper_claims(text: str, sup: Support) -> list[str]:
@@ -274,6 +299,8 @@ def check_claims(text: str, product: ProductView | ProductFacts,
         bad += [not _supported_word(t, sup, here) for t in ctoks]
     problems += [f"unsupported: {r!r}" for r in _runs(tokens, bad)]
     problems += _shopper_claims(text, sup)
+    problems += _attribute_numbers(text, product if isinstance(product, ProductView)
+                                   else product.product)
     if set(tokens) & HISTORY_WORDS and set(tokens) & LINK_WORDS:
         problems += _link_problems(text, sup)
     for n in _numbers(text):

@@ -92,7 +92,8 @@ def test_output_folder_not_ours(demo_workspace, users_file, tmp_path):
 
 
 def test_unknown_policy(demo_workspace, users_file, tmp_path):
-    with pytest.raises(PolicyError, match="unknown policy 'slateQ'; choose one of: greedy"):
+    with pytest.raises(PolicyError,
+                       match="unknown policy 'slateQ'; choose one of: actor_critic, greedy"):
         run_batch(users_file, tmp_path / "out", demo_workspace, BatchConfig(policy="slateQ"))
     with pytest.raises(PolicyError, match="policy checkpoint not found: nowhere/p.npz"):
         run_batch(users_file, tmp_path / "out", demo_workspace,

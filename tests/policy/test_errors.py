@@ -16,8 +16,8 @@ CANDS = RNG.normal(size=(5, 4))
 
 
 def test_unknown_policy_lists_names():
-    with pytest.raises(PolicyError, match="unknown policy 'slateQ'; choose one of: greedy, "
-                                          "lints, linucb, random, reinforce, slateq"):
+    with pytest.raises(PolicyError, match="unknown policy 'slateQ'; choose one of: actor_critic, "
+                                          "greedy, lints, linucb, random, reinforce, slateq"):
         make_policy("slateQ")
 
 

@@ -154,6 +154,11 @@ def check_slate_env(env: Any) -> SlateEnvSpec:
                         cand_dim=d_c, autoreset=autoreset, lockstep=lockstep)
 
 
+def _floats(x: Any) -> np.ndarray:
+    a = np.asarray(x)
+    return a if a.dtype in (np.float32, np.float64) else a.astype(np.float64)
+
+
 def read_observation(obs: Any, spec: SlateEnvSpec) -> tuple[np.ndarray, np.ndarray]:
     """The ``state`` and ``candidates`` arrays of an observation, batch-first.
 
@@ -162,7 +167,8 @@ def read_observation(obs: Any, spec: SlateEnvSpec) -> tuple[np.ndarray, np.ndarr
         spec: from :func:`check_slate_env`.
 
     Returns:
-        ``(states float64 (E, d_u), candidates float64 (E, n, d_c))`` with ``E = num_envs``.
+        ``(states (E, d_u), candidates (E, n, d_c))`` with ``E = num_envs``, float32 when
+        the env's arrays are float32, else float64.
 
     Raises:
         EnvContractError: a key is missing or an array has the wrong shape.
@@ -176,9 +182,9 @@ def read_observation(obs: Any, spec: SlateEnvSpec) -> tuple[np.ndarray, np.ndarr
             raise EnvContractError(f"observation has no {key!r} key (it has: "
                                    f"{', '.join(repr(k) for k in obs) or 'none'})")
     e = spec.num_envs
-    states = np.asarray(obs["state"], dtype=np.float64).reshape(
-        (e, -1) if spec.vector else (1, -1))
-    cands = np.asarray(obs["candidates"], dtype=np.float64)
+    # float32 observations stay float32 (half the memory of a replay buffer of candidates)
+    states = _floats(obs["state"]).reshape((e, -1) if spec.vector else (1, -1))
+    cands = _floats(obs["candidates"])
     if not spec.vector:
         cands = cands[None]
     want_s, want_c = (e, spec.state_dim), (e, spec.n_candidates, spec.cand_dim)

@@ -29,7 +29,7 @@ class Learner:
     """Feeds records to ``policy.update`` (base: the ``none`` mode, learns nothing)."""
 
     def __init__(self, policy: Any, *, update_every: int = 1, epochs: int = 1,
-                 minibatch: int = 256, capacity: int = 50_000,
+                 minibatch: int = 256, capacity: int = 5_000,
                  rng: np.random.Generator | None = None) -> None:
         self.policy = policy
         self.update_every, self.epochs, self.minibatch = update_every, epochs, minibatch

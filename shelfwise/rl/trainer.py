@@ -218,7 +218,7 @@ def _bar(total: int, enabled: bool, desc: str) -> Any:
 
 def train_in_env(policy: Any, env: Any, episodes: int, *, seed: int = 0, epsilon: float = 0.0,
                  update_every: int | None = None, epochs: int = 1, minibatch: int = 256,
-                 replay_capacity: int = 50_000, normalize_rewards: bool = False,
+                 replay_capacity: int = 5_000, normalize_rewards: bool = False,
                  checkpoint: str | Path | None = None, checkpoint_every: int = 0,
                  curve_every: int | None = None, metrics: Sequence[str] = (),
                  progress: bool | ProgressFn = False,
@@ -239,7 +239,9 @@ def train_in_env(policy: Any, env: Any, episodes: int, *, seed: int = 0, epsilon
             transition (``replay``).
         minibatch: records per ``update`` call (``episode``: at least this many, in whole
             episodes).
-        replay_capacity: transitions kept by the replay buffer (``replay``).
+        replay_capacity: transitions kept by the replay buffer (``replay``); each holds its
+            candidates and next candidates (``2 n d_c`` floats: about 150 KB for 50 x 384
+            float32), so 5,000 is about 0.8 GB.
         normalize_rewards: divide item rewards by a running std of step rewards
             (:class:`RewardScaler`) before ``update``.
         checkpoint: path for :func:`agent.policy.save_policy`; written every

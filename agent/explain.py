@@ -329,10 +329,10 @@ class Explainer:
                position: int) -> Explanation:
         text = sanitize_data(text.strip().strip('"'), self.max_chars)
         if not text:
-            return self._constructed(pf, shopper, position, True, "empty")
+            return self._constructed(pf, shopper, position, False, "empty")
         problems = check_claims(text, pf, shopper)
-        if problems:
-            return self._constructed(pf, shopper, position, True, "unsupported", problems)
+        if problems:  # a rejected sentence is a fallback: no second model call
+            return self._constructed(pf, shopper, position, False, "unsupported", problems)
         self._count("llm_used")
         return Explanation(text, True, "llm")
 
@@ -359,7 +359,7 @@ class Explainer:
                     [self._system(), HumanMessage(user)], prefill, max_tokens=self.max_tokens,
                     stop=["\n", "<|im_end|>"]) or "")
                 if not out.strip():
-                    return self._constructed(pf, shopper, position, True, "empty")
+                    return self._constructed(pf, shopper, position, False, "empty")
                 sentence = re.split(r"(?<=[.!?])\s", prefill + out, maxsplit=1)[0].strip()
                 if not sentence.endswith((".", "!", "?")):
                     cut = sentence.rsplit(",", 1)[0] if "," in sentence[len(prefill):] \

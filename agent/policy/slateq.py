@@ -88,7 +88,11 @@ class SlateQConfig(NeuralPolicyConfig):
     choice_position_bias: bool = False
     """Fit a utility offset per slate position in the ``learned`` model."""
     temperature: float = 0.05
-    """Boltzmann temperature on ``v Q`` (exploration), in units of the reward scale."""
+    """Boltzmann temperature on ``v Q`` (exploration), in units of the reward scale times
+    the choice weights. The ``learned`` model's weights are relative to not clicking (often
+    well below 1 when shoppers mostly do not click), so it needs a smaller temperature than
+    ``cosine``: in the shopper simulator (600 sessions) ``learned`` with 0.02 returned 5.64
+    [5.02, 6.25] vs 4.20 [3.71, 4.68] with 0.5 (cosine with 0.5: 5.38 [4.80, 5.96])."""
     target_update_every: int = 50
     """Gradient steps between copies of the Q network into the target network."""
     reward_scale: str | float = "auto"

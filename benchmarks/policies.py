@@ -44,12 +44,12 @@ FULL_PLAN: dict[str, dict[str, Any]] = {
     "greedy": {"sessions": 0},
     "linucb": {"sessions": 1000, "options": {"alpha": 0.1, "temperature": 0.01}},
     "lints": {"sessions": 1000, "options": {"v": 0.1, "temperature": 0.01}},
-    "slateq": {"sessions": 3000, "epochs": 2, "epsilon": 0.1,
+    "slateq": {"sessions": 5000, "epochs": 2, "epsilon": 0.1,
                "options": {"lr": 3e-3, "temperature": 0.5, "gamma": 0.9}},
     # prior = weight of cos(state, item) added to the actor's logits (starts near greedy);
     # the actor-critic settings are those of benchmarks/policy_gradient_sim.py's example
-    "reinforce": {"sessions": 3000, "epochs": 2, "options": {"prior": 20, "lr": 3e-3}},
-    "actor_critic": {"sessions": 3000, "epochs": 2,
+    "reinforce": {"sessions": 5000, "epochs": 2, "options": {"prior": 20, "lr": 3e-3}},
+    "actor_critic": {"sessions": 5000, "epochs": 2,
                      "options": {"prior": 20, "lr": 3e-3, "critic_lr": 3e-3,
                                  "gae_lambda": 0.9}},
 }

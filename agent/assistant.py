@@ -290,8 +290,15 @@ class ShoppingAssistant:
             fallback = res_rr.fallback
         else:
             products = products[: self.k]
+        # personal reasons from what this shopper really has: the budget they named and the
+        # products shown earlier in this conversation (never an invented history)
+        from agent.facts import ShopperContext
+
+        shopper = ShopperContext.of(intent.query or message, budget=intent.max_price,
+                                    history=list(conv.shown)[:5], relation="shown",
+                                    key=conversation_id)
         reasons = [as_data(e.text, 300) for e in self.explainer.explain_many(
-            intent.query or message, products, _summary(conv))]
+            intent.query or message, products, _summary(conv), shopper=shopper)]
         n_others = len(conv.seen) if intent.others else 0
         line = summary(res, products, others=n_others)
         new_request = not (intent.others or intent.cheaper or intent.more_like is not None)

@@ -472,16 +472,18 @@ class SlateGenerator:
         self.explainer = None
         if reasons != "none":
             from agent.explain import Explainer
+            from shelfwise.config import LLMConfig
 
+            cfg = LLMConfig.model_validate(llm or {})
             if reasons == "llm" and chat_model is None:
-                from shelfwise.config import LLMConfig
                 from shelfwise.llm_setup import open_chat_model
 
-                cfg = LLMConfig.model_validate(llm or {})
                 if cfg.n_threads is None:  # workers already share the CPUs
                     cfg = cfg.model_copy(update={"n_threads": 1})
                 chat_model = open_chat_model(cfg)
-            self.explainer = Explainer(chat_model if reasons == "llm" else None)
+            # [llm] capable: the model may write free-form (claim-checked) reasons
+            self.explainer = Explainer(chat_model if reasons == "llm" else None,
+                                       capable=cfg.capable)
 
     def _query_vector(self, text: str) -> np.ndarray:
         # One query per encoder call: a batch would pad it with its neighbours and move the
@@ -629,7 +631,16 @@ class SlateGenerator:
                 products = self.engine.products(chosen)
                 views = [ProductView.from_any(p) for p in products]
                 summary = self._history_summary(history) if history else None
-                reasons = [e.text for e in self.explainer.explain_many(query, views, summary)]
+                from agent.facts import ShopperContext
+
+                # the row's real history and price cap; nothing is said about what is absent
+                shopper = ShopperContext.of(
+                    query, budget=getattr(flt, "max_price", None),
+                    history=[ProductView.from_any(p)
+                             for p in self.engine.products(history[-5:])] if history else (),
+                    key=uid)
+                reasons = [e.text for e in self.explainer.explain_many(query, views, summary,
+                                                                       shopper=shopper)]
             n = len(chosen)
             cols["user_id"].extend([str(uid)] * n)
             cols["rank"].extend(range(1, n + 1))

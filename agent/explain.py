@@ -40,22 +40,15 @@ from agent.reasons import (
     wording_seed,
 )
 from agent.rerank import LABELS, product_line
+from agent.words import (  # fallback English word lists; the shop's own values are added
+    DEFAULT_COLOURS,
+    DEFAULT_MATERIALS,
+    DEFAULT_PATTERNS,
+)
 from agent.words import singular as _singular
 
 logger = logging.getLogger(__name__)
 
-# Generic English word lists, not any shop's: the grounding check must also catch a colour
-# or material the catalog never uses (a model inventing "teal" for a black bag), and a catalog
-# whose colours live only in titles still needs "red" to be known as a colour. The shop's own
-# values (``shelfwise.vocabulary``) are added to these; categories come only from the shop.
-DEFAULT_COLOURS = ("black", "white", "grey", "gray", "red", "blue", "navy", "green", "yellow",
-                   "orange", "pink", "purple", "brown", "beige", "cream", "gold", "silver",
-                   "tan", "burgundy", "olive", "teal")
-DEFAULT_MATERIALS = ("leather", "cotton", "wool", "silk", "linen", "denim", "polyester",
-                     "nylon", "suede", "cashmere", "canvas", "velvet", "metal", "wood",
-                     "plastic", "rubber", "ceramic", "glass", "bamboo", "fleece")
-DEFAULT_PATTERNS = ("striped", "checked", "plaid", "floral", "polka", "solid", "camouflage",
-                    "paisley", "herringbone")
 _STOPWORDS = frozenset("a an the and or for with in on of to my me i im i'm want need looking "
                        "some something show find please under below over above than less more "
                        "like not no any cheap cheaper good nice new".split())

@@ -21,12 +21,13 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from langchain_core.language_models import BaseChatModel
-
-from agent.explain import DEFAULT_COLOURS, DEFAULT_MATERIALS
 from agent.prices import parse_prices
+from agent.words import DEFAULT_COLOURS, DEFAULT_MATERIALS
+
+if TYPE_CHECKING:  # LangChain costs ~0.4 s of import; only model calls need it
+    from langchain_core.language_models import BaseChatModel
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class IntentVocab:
     Nothing here names a shop's categories: the application layer builds the vocabulary from
     the catalog (``shelfwise.vocabulary``). Without one, no word is a category and the
     message's words go to the search query; colours and materials fall back to generic
-    English word lists (:data:`agent.explain.DEFAULT_COLOURS` / ``DEFAULT_MATERIALS``), so
+    English word lists (:data:`agent.words.DEFAULT_COLOURS` / ``DEFAULT_MATERIALS``), so
     that "not red" or "no leather" still exclude products whose facts name them.
     Entries may be phrases ("rain jacket"); singular and plural forms are matched.
     """

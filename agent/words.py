@@ -43,6 +43,18 @@ def _import_inflect() -> Any:
 
 inflect = _import_inflect()
 
+# Generic English word lists, not any shop's: the grounding check must also catch a colour
+# or material the catalog never uses (a model inventing "teal" for a black bag), and a catalog
+# whose colours live only in titles still needs "red" to be known as a colour. The shop's own
+# values (``shelfwise.vocabulary``) are added to these; categories come only from the shop.
+DEFAULT_COLOURS = ("black", "white", "grey", "gray", "red", "blue", "navy", "green", "yellow",
+                   "orange", "pink", "purple", "brown", "beige", "cream", "gold", "silver",
+                   "tan", "burgundy", "olive", "teal")
+DEFAULT_MATERIALS = ("leather", "cotton", "wool", "silk", "linen", "denim", "polyester",
+                     "nylon", "suede", "cashmere", "canvas", "velvet", "metal", "wood",
+                     "plastic", "rubber", "ceramic", "glass", "bamboo", "fleece")
+DEFAULT_PATTERNS = ("striped", "checked", "plaid", "floral", "polka", "solid", "camouflage",
+                    "paisley", "herringbone")
 ENGINE = inflect.engine()
 """The shared inflect engine (articles, plurals)."""
 _KEEP = ("ss", "us", "is", "as", "os")

@@ -78,3 +78,35 @@ def offline_no_clip():
         mp.setattr(ClipEncoder, "__init__", _no_clip)
         yield
 
+
+
+# ---------------------------------------------------------------------------- headless browser
+
+CHROMIUM = "/usr/bin/chromium"
+"""Debian's Chromium, driven through Playwright by the ``browser``-marked tests."""
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip ``browser`` tests when Chromium is missing, except in CI.
+
+    CI sets ``SHELFWISE_REQUIRE_BROWSER=1``: there a missing browser fails instead of skipping.
+    """
+    if os.access(CHROMIUM, os.X_OK) or os.environ.get("SHELFWISE_REQUIRE_BROWSER") == "1":
+        return
+    skip = pytest.mark.skip(reason=f"{CHROMIUM} is missing: run scripts/install-browser.sh "
+                                   "(apt-get install chromium) to run the browser tests")
+    for item in items:
+        if item.get_closest_marker("browser") is not None:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium for the module's tests (closed after them)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()

@@ -201,7 +201,8 @@ def test_explain_many_fast_path_top_k_model_rest_templates() -> None:
     _CALLS.clear()
     ex = Explainer(model, llm_top=2, max_tokens=12, capable=True)
     a, b, c = ex.explain_many("leather bag", [BAG, other, third])
-    assert a.source == "llm" and a.text.startswith("This city tote is a good pick because it is made")
+    assert a.source == "llm"
+    assert a.text.startswith("This city tote is a good pick because it is made")
     assert a.text.endswith("asked.") and "junk" not in a.text
     assert b.source == "template" and ex.stats.rejected["unsupported"] == 1  # checked too
     assert c.source == "template" and ex.stats.rejected["not_asked"] == 1

@@ -2,31 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.browser  # skipped without Chromium (tests/conftest.py)
 
-pytestmark = [
-    pytest.mark.browser,
-    # CI sets SHELFWISE_REQUIRE_BROWSER=1: there a missing browser fails instead of skipping.
-    pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK)
-                       and os.environ.get("SHELFWISE_REQUIRE_BROWSER") != "1",
-                       reason=f"{CHROMIUM} is missing: run scripts/install-browser.sh "
-                              "(apt-get install chromium) to run the browser test"),
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield b
-        b.close()
 
 
 def test_chat_cards_and_buy_reach_the_event_log(browser, live_server, serve_ws):

@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.browser  # skipped without Chromium (tests/conftest.py)
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK)
-                       and os.environ.get("SHELFWISE_REQUIRE_BROWSER") != "1",
-                       reason=f"{CHROMIUM} is missing: run scripts/install-browser.sh"),
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield b
-        b.close()
 
 
 def test_phone_reply_summarises_and_why_explains_in_words(browser, live_server):

@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK)
-                       and os.environ.get("SHELFWISE_REQUIRE_BROWSER") != "1",
-                       reason=f"{CHROMIUM} is missing: run scripts/install-browser.sh"),
-]
+pytestmark = pytest.mark.browser  # skipped without Chromium (tests/conftest.py)
 
 
 def _item(i: int, sponsored: bool) -> dict:
@@ -25,8 +17,7 @@ def _item(i: int, sponsored: bool) -> dict:
             "policy_score": 0.0, "llm_score": None, "propensity": 0.5, "sponsored": sponsored}
 
 
-def test_sponsored_cards_are_labelled():
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_sponsored_cards_are_labelled(browser):
     from shelfwise.serve.app import STATIC_DIR
 
     answer = {"conversation_id": "c", "reply": "Here.", "events_logged": 0, "slate": {
@@ -47,24 +38,19 @@ def test_sponsored_cards_are_labelled():
         return route.fulfill(status=200, body=file.read_bytes(),
                              content_type=kind.get(file.suffix, "application/octet-stream"))
 
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.route("http://shop.test/**", serve)
-            page.goto("http://shop.test/")
-            page.wait_for_selector("body[data-ready='true']")
-            page.get_by_label("Message").fill("a bag")
-            page.keyboard.press("Enter")
-            page.wait_for_selector("#cards .card")
-            cards = page.locator("#cards .card")
-            assert cards.count() == 3
-            labels = [cards.nth(i).locator(".sponsored-label").count() for i in range(3)]
-            assert labels == [0, 1, 0]
-            assert cards.nth(1).locator(".sponsored-label").inner_text() == "Sponsored"
-            assert errors == []
-        finally:
-            browser.close()
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.route("http://shop.test/**", serve)
+    page.goto("http://shop.test/")
+    page.wait_for_selector("body[data-ready='true']")
+    page.get_by_label("Message").fill("a bag")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#cards .card")
+    cards = page.locator("#cards .card")
+    assert cards.count() == 3
+    labels = [cards.nth(i).locator(".sponsored-label").count() for i in range(3)]
+    assert labels == [0, 1, 0]
+    assert cards.nth(1).locator(".sponsored-label").inner_text() == "Sponsored"
+    assert errors == []
+    page.close()

@@ -346,9 +346,9 @@ def chat_turn_section(workspace: Path, reps: int, threads: int = 1) -> list[str]
     shutil.copytree(workspace, tmp / "ws", ignore=shutil.ignore_patterns("events.sqlite*"))
     settings = [("w = 0.3: score call + reasons", True, LLMConfig(n_threads=threads,
                                                                   rerank_weight=0.3)),
-                ("w = 0 (default): score call skipped, reasons", True,
-                 LLMConfig(n_threads=threads, rerank_weight=0.0)),
-                ("w = 0, model picks facts for the top 3 reasons only (what-if)", True,
+                ("w = 0 (default): score call skipped, model picks the facts of the top 3 "
+                 "reasons", True, LLMConfig(n_threads=threads, rerank_weight=0.0)),
+                ("w = 0, model picks the facts of all 10 reasons", True,
                  LLMConfig(n_threads=threads, rerank_weight=0.0)),
                 ("no language model (`--no-llm`)", False, LLMConfig(backend="none"))]
     rows = ["| setting | turn p50 (s) | turn p95 (s) | turn CPU p50 (s) | rerank p50 (s) | "
@@ -358,8 +358,8 @@ def chat_turn_section(workspace: Path, reps: int, threads: int = 1) -> list[str]
     try:
         for name, llm, cfg in settings:
             assistant = open_assistant(tmp / "ws", llm=llm, k=10, llm_config=cfg)
-            if "top 3" in name and hasattr(assistant.explainer, "llm_top"):
-                assistant.explainer.llm_top = 3  # the rest get constructed reasons
+            if "all 10" in name and hasattr(assistant.explainer, "llm_top"):
+                assistant.explainer.llm_top = 10  # default 3: the rest are constructed
             rec = assistant.tools.recommender
             t_rr: list[float] = []
             t_ex: list[float] = []

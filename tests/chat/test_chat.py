@@ -103,7 +103,9 @@ def test_chat_once_real_llm(demo_copy, capsys):
     assert data["products"]
     for p in data["products"]:
         assert p["category"] == "jackets" and p["price"] <= 150 and p["reason"].strip()
-    assert data["fallback"] in (True, False)
+    # the default [llm] rerank_weight is 0: the model writes reasons but is not asked to
+    # score the slate, so there is no rerank that could fall back
+    assert data["fallback"] is None
 
 
 def test_wanted_colour_and_material_narrow_the_slate_then_relax(demo_copy):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
@@ -35,13 +34,11 @@ def test_ndcg_known_answers(bench):
     assert np.isnan(bench.ndcg_at(np.zeros(3), np.arange(3)))
 
 
-@pytest.mark.skipif(not os.environ.get("SHELFWISE_TEST_DEMO"),
-                    reason="reads the prebuilt demo catalog (SHELFWISE_TEST_DEMO)")
-def test_every_intent_rule_separates_the_demo_catalog(bench):
+def test_every_intent_rule_separates_the_demo_catalog(bench, demo_workspace):
     """Each rule names some products fully relevant and leaves most at 0 (it discriminates)."""
     from shelfwise.catalog import CatalogStore
 
-    store = CatalogStore(Path(os.environ["SHELFWISE_TEST_DEMO"]) / "catalog.sqlite")
+    store = CatalogStore(demo_workspace.catalog_db)
     try:
         products = store.all()
     finally:

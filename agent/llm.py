@@ -45,6 +45,15 @@ N_BATCH = 512
 """llama.cpp batch size: a whole compact rerank prompt is evaluated in one or two batches."""
 
 
+PLAIN_TRANSCRIPT = (
+    "{{ bos_token }}{% for m in messages %}"
+    "{% if m.role == 'system' %}{{ m.content }}\n\n"
+    "{% elif m.role == 'user' %}User: {{ m.content }}\n"
+    "{% else %}Assistant: {{ m.content }}\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}Assistant:{% endif %}")
+"""Chat template for GGUF files without one (base models): a plain User/Assistant transcript."""
+
+
 def default_n_threads() -> int:
     """Return the llama.cpp thread count.
 
@@ -281,10 +290,9 @@ class LlamaCppChatModel(BaseChatModel):
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
             llama, _ = self._llama()
-            template = llama.metadata.get("tokenizer.chat_template")
-            if not template:
-                raise LLMError(f"model_path {self.model_path} has no chat template; "
-                               "score mode needs one")
+            # base models (e.g. Gemma 3 270M, not instruction-tuned) ship no chat template:
+            # they continue a plain transcript, which is what they were trained on
+            template = llama.metadata.get("tokenizer.chat_template") or PLAIN_TRANSCRIPT
             vocab = llama.tokenizer()
             eos = vocab.decode([llama.token_eos()]) if llama.token_eos() >= 0 else ""
             bos = vocab.decode([llama.token_bos()]) if llama.token_bos() >= 0 else ""

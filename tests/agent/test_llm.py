@@ -100,3 +100,37 @@ def test_thread_setting_overrides_the_default(monkeypatch) -> None:  # type: ign
     assert default_n_threads() == 2
     monkeypatch.delenv("SHELFWISE_LLM_THREADS")
     assert default_n_threads() >= 1
+
+
+def test_gguf_without_chat_template_gets_a_plain_transcript(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A base model's GGUF (Gemma 3 270M) has no chat template; prompts still render.
+
+    The loaded llama.cpp model is doubled by a stub that has only what ``format_prompt``
+    reads (metadata and the special tokens): this tests the template choice, not llama.cpp.
+    """
+    import threading
+
+    from langchain_core.messages import SystemMessage
+
+    class _Vocab:
+        def decode(self, ids: list[int]) -> str:
+            return {1: "<s>", 2: "</s>"}[ids[0]]
+
+    class _BaseModel:
+        metadata: dict[str, str] = {}
+
+        def tokenizer(self) -> _Vocab:
+            return _Vocab()
+
+        def token_eos(self) -> int:
+            return 2
+
+        def token_bos(self) -> int:
+            return 1
+
+    model = LlamaCppChatModel(model_path="base-model.gguf")
+    monkeypatch.setattr(LlamaCppChatModel, "_llama",
+                        lambda self: (_BaseModel(), threading.Lock()))
+    prompt = model.format_prompt([SystemMessage("Rank the products."),
+                                  HumanMessage("A: red bag\nB: blue bag")])
+    assert prompt == "<s>Rank the products.\n\nUser: A: red bag\nB: blue bag\nAssistant:"

@@ -124,7 +124,7 @@ def build_reason(pf: ProductFacts, chosen: Sequence[Fact], seed: int) -> BuiltRe
                          price=pf.price or "")
     head = re.sub(r"\s+", " ", head).strip()
     last = (pf.noun.split() or [""])[-1].lower()
-    if singular(last) != last:  # "sneakers", "jeans": no "a", "this" becomes "these"
+    if singular(last) != last:  # a plural noun: no "a", and "this" becomes "these"
         head = re.sub(r"^This ", "These ", re.sub(r"^A ", "", head))
     elif head.startswith("A "):
         head = _ENGINE.a(head[2:])

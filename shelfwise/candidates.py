@@ -375,8 +375,9 @@ def slot_marginals(logits: np.ndarray, order: np.ndarray, rng: np.random.Generat
     The impression log stores, per slot, the *position-wise marginal* P(item at this slot)
     that position-based estimators (IPS, SNIPS, DR) divide by; a slate's conditional draw
     probabilities are not that beyond the first slot. The first slot is exact (the softmax,
-    averaged over mixture components); later slots are Monte Carlo (Gumbel top-k draws,
-    floored at ``1 / n_samples`` so that a served item never logs 0).
+    averaged over mixture components); later slots come from
+    :func:`agent.policy.base.plackett_luce_marginals` (exact for two slots of one logit
+    vector, else Monte Carlo), floored at ``1 / n_samples`` so that a served item never logs 0.
 
     Args:
         logits: ``(n,)`` or ``(m, n)`` (an equal mixture of ``m`` components).
@@ -389,21 +390,17 @@ def slot_marginals(logits: np.ndarray, order: np.ndarray, rng: np.random.Generat
         the top k).
 
     """
+    from agent.policy.base import plackett_luce_marginals
+
     lg = np.atleast_2d(np.asarray(logits, dtype=np.float64))
     order = np.asarray(order, dtype=np.int64)
-    m, n = lg.shape
     k = order.shape[0]
+    marg = plackett_luce_marginals(lg, k, n_samples=n_samples,
+                                   seed=int(rng.integers(2**63)))  # (k, n)
+    at_slot = marg[np.arange(k), order]
     z = lg - lg.max(axis=1, keepdims=True)
-    first = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-    comp = rng.integers(m, size=n_samples) if m > 1 else np.zeros(n_samples, dtype=np.int64)
-    g = z[comp] + rng.gumbel(size=(n_samples, n))
-    top = np.argpartition(-g, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n),
-                                                                         (n_samples, 1))
-    ranked = np.take_along_axis(top, np.argsort(-np.take_along_axis(g, top, axis=1), axis=1),
-                                axis=1)
-    at_slot = (ranked == order[None, :]).mean(axis=0)
-    at_slot[0] = first[:, order[0]].mean()
-    included = (ranked[:, :, None] == order[None, None, :]).any(axis=1).mean(axis=0)
+    at_slot[0] = (np.exp(z) / np.exp(z).sum(axis=1, keepdims=True))[:, order[0]].mean()
+    included = marg[:, order].sum(axis=0)  # P(in the top k) = sum over slots
     floor = 1.0 / n_samples
     return np.clip(at_slot, floor, 1.0), np.clip(np.maximum(included, at_slot), floor, 1.0)
 

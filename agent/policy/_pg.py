@@ -19,10 +19,18 @@ from typing import Any
 
 import numpy as np
 
-from agent.policy.base import Feedback, Slate, SlatePolicy, interaction_features
+from agent.policy.base import (
+    Feedback,
+    Slate,
+    SlatePolicy,
+    cosine,
+    interaction_features,
+    plackett_luce_propensities,
+    sample_plackett_luce,
+)
 from encoders.errors import ConfigError
 
-__all__ = ["NumpyMLP", "RequestBatch", "SoftmaxActor", "batch_cosine", "check_episodes",
+__all__ = ["NumpyMLP", "RequestBatch", "SoftmaxActor", "check_episodes",
            "discounted_returns", "sample_slate", "top_k_correction"]
 
 _TINY = np.finfo(np.float64).tiny
@@ -204,36 +212,8 @@ def sample_slate(logits: np.ndarray, k: int,
         each draw given the earlier ones (their product is the slate's probability).
 
     """
-    lg = np.asarray(logits, dtype=np.float64)
-    n = lg.shape[0]
-    g = lg - np.log(-np.log(rng.random(n) * (1 - 1e-300) + 1e-300))
-    if k < n:
-        top = np.argpartition(-g, k - 1)[:k]
-        order = top[np.argsort(-g[top], kind="stable")]
-    else:
-        order = np.argsort(-g, kind="stable")
-    order = order.astype(np.int64)
-    picked = lg[order]
-    keep = np.ones(n, dtype=bool)
-    keep[order] = False
-    rest_lg = lg[keep]
-    if rest_lg.size:
-        mx = rest_lg.max()
-        unpicked = mx + np.log(np.exp(rest_lg - mx).sum()) if np.isfinite(mx) else -np.inf
-    else:
-        unpicked = -np.inf
-    # log of the mass left at draw j: the never-drawn items plus the draws j, ..., k-1, in
-    # log space so that far-apart logits keep their small conditional probabilities
-    tail = np.logaddexp.accumulate(picked[::-1])[::-1]
-    props = np.exp(picked - np.logaddexp(unpicked, tail))
-    return order, np.clip(props, _TINY, 1.0)
-
-
-def batch_cosine(states: np.ndarray, cands: np.ndarray) -> np.ndarray:
-    """``cos(state_b, cand_bi)`` for ``states (..., d)`` and ``cands (..., n, d)``: ``(..., n)``."""
-    num = np.einsum("...nd,...d->...n", cands, states)
-    den = np.linalg.norm(cands, axis=-1) * np.linalg.norm(states, axis=-1)[..., None] + 1e-12
-    return num / den
+    order = sample_plackett_luce(logits, k, rng)
+    return order, np.clip(plackett_luce_propensities(logits, order), _TINY, 1.0)
 
 
 class SoftmaxActor(SlatePolicy):
@@ -270,7 +250,7 @@ class SoftmaxActor(SlatePolicy):
             w_cos, w_one = w1[:, 2 * d_c], w1[:, 2 * d_c + 1]
             m = w_sc * s[..., None, :] + w_c  # (..., h, d)
             out = c @ np.swapaxes(m, -1, -2)
-            out += batch_cosine(s, c)[..., None] * w_cos
+            out += cosine(s, c)[..., None] * w_cos
             out += w_one + fast.b1
             return out
         w_outer = w1[:, :d_u * d_c].reshape(h, d_u, d_c)
@@ -286,7 +266,7 @@ class SoftmaxActor(SlatePolicy):
         out = h @ self._fast.w2 + self._fast.b2[0]
         prior = self.config.prior  # type: ignore[attr-defined]
         if prior > 0:
-            out = out + prior * batch_cosine(s, c)
+            out = out + prior * cosine(s, c)
         return out
 
     def score(self, state: np.ndarray, candidates: np.ndarray) -> np.ndarray:

@@ -46,7 +46,6 @@ from agent.policy._pg import (
     NumpyMLP,
     RequestBatch,
     SoftmaxActor,
-    batch_cosine,
     check_episodes,
     discounted_returns,
 )
@@ -69,6 +68,7 @@ from agent.policy.base import (
     _non_negative,
     _positive,
     _positive_int,
+    cosine,
     feature_dim,
 )
 from agent.policy.reinforce import _check_gamma
@@ -287,7 +287,7 @@ class ActorCriticPolicy(SoftmaxActor):
         x = torch.from_numpy(rb.x)
         s_t = torch.from_numpy(rb.states)
         cand_mask = torch.from_numpy(rb.cand_mask)
-        prior = (torch.from_numpy(cfg.prior * batch_cosine(rb.states, rb.cands))
+        prior = (torch.from_numpy(cfg.prior * cosine(rb.states, rb.cands))
                  if cfg.prior > 0 else None)
         n = len(batch)
         for _ in range(cfg.grad_steps):

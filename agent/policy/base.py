@@ -475,7 +475,11 @@ def sample_plackett_luce(logits: np.ndarray, k: int, rng: np.random.Generator) -
     """
     lg = np.asarray(logits, dtype=np.float64)
     g = lg - np.log(-np.log(rng.random(lg.shape[0]) * (1 - 1e-300) + 1e-300))
-    g = np.where(np.isfinite(lg), g, -np.inf)
+    finite = np.isfinite(lg)
+    if k < lg.shape[0] and finite.all():  # no ties: only the top k need sorting
+        top = np.argpartition(-g, k - 1)[:k]
+        return top[np.argsort(-g[top], kind="stable")].astype(np.int64)
+    g = np.where(finite, g, -np.inf)
     return np.argsort(-g, kind="stable")[:k].astype(np.int64)
 
 

@@ -51,7 +51,6 @@ from agent.policy._pg import (
     NumpyMLP,
     RequestBatch,
     SoftmaxActor,
-    batch_cosine,
     check_episodes,
     discounted_returns,
 )
@@ -72,6 +71,7 @@ from agent.policy.base import (
     Learning,
     _non_negative,
     _positive,
+    cosine,
     feature_dim,
 )
 from encoders.errors import ConfigError
@@ -227,7 +227,7 @@ class ReinforcePolicy(SoftmaxActor):
         k_col = torch.from_numpy(ks.astype(np.float64))[:, None]
         prior = None
         if cfg.prior > 0:
-            prior = torch.from_numpy(cfg.prior * batch_cosine(rb.states, rb.cands))
+            prior = torch.from_numpy(cfg.prior * cosine(rb.states, rb.cands))
         for _ in range(cfg.grad_steps):
             scores = self.net(x).squeeze(-1)
             if prior is not None:
